@@ -1,0 +1,125 @@
+"""Every piece of mutable state the bridge keeps, in one place, with its owner.
+
+* Per context (:mod:`contextvars`): where thread-sensitive calls go and which
+  dedicated threads are blocked further up the call chain.  Owned by the code
+  that sets them (``async_to_sync``, the context managers, the thread that runs a
+  call); they never leak back to callers (see :data:`INTERNAL_VARS`).
+* Per thread (:class:`threading.local`): the call the thread is running for a
+  ``sync_to_async`` caller, if any.  Owned by the code running that call.
+* Per process (:data:`process`): the shared thread-sensitive thread and the
+  loop threads used by ``async_to_sync`` from plain sync code.  Created lazily,
+  forgotten in a child after :func:`os.fork`, stopped at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+import sniffio
+
+from ._native import forget_thread_claims
+from ._threads import LoopThread, SyncThread
+
+if TYPE_CHECKING:
+    from .current_thread_executor import CurrentThreadExecutor
+
+# -- per context -----------------------------------------------------------
+
+#: The thread blocked in async_to_sync whose coroutine (and its tasks) we're in.
+current_executor: ContextVar[CurrentThreadExecutor | None] = ContextVar(
+    "anyio_bridge.current_executor", default=None
+)
+#: Dedicated threads busy running a call further up this chain of calls.
+held_threads: ContextVar[frozenset[SyncThread]] = ContextVar(
+    "anyio_bridge.held_threads", default=frozenset()
+)
+#: The innermost active ThreadSensitiveContext (typed loosely to avoid a cycle).
+thread_sensitive_context: ContextVar[Any] = ContextVar(
+    "anyio_bridge.thread_sensitive_context", default=None
+)
+#: The innermost active AsyncSingleThreadContext.
+single_thread_context: ContextVar[Any] = ContextVar(
+    "anyio_bridge.single_thread_context", default=None
+)
+
+#: Variables that are never copied back to a caller's context.
+INTERNAL_VARS: frozenset[ContextVar[Any]] = frozenset(
+    {
+        current_executor,
+        held_threads,
+        thread_sensitive_context,
+        single_thread_context,
+        sniffio.current_async_library_cvar,
+    }
+)
+
+# -- per thread --------------------------------------------------------------
+
+
+class _ThreadState(threading.local):
+    #: The call this thread is running for a sync_to_async caller.
+    call: Any = None
+
+
+thread_state = _ThreadState()
+
+# -- per process -------------------------------------------------------------
+
+
+class _Process:
+    """Lazily started threads shared by the whole process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sync_thread: SyncThread | None = None
+        self._loops: dict[str, LoopThread] = {}
+
+    def shared_sync_thread(self) -> SyncThread:
+        """The thread that runs thread-sensitive calls outside any context."""
+        thread = self._sync_thread
+        if thread is None:
+            with self._lock:
+                thread = self._sync_thread
+                if thread is None:
+                    thread = SyncThread("anyio_bridge thread-sensitive")
+                    self._sync_thread = thread
+        return thread
+
+    def loop_thread(self, backend: str) -> LoopThread:
+        """The loop thread async_to_sync uses from plain sync code on *backend*."""
+        loop = self._loops.get(backend)
+        if loop is None:
+            with self._lock:
+                loop = self._loops.get(backend)
+                if loop is None:
+                    loop = LoopThread(backend, f"anyio_bridge {backend} loop")
+                    self._loops[backend] = loop
+        return loop
+
+    def after_fork_in_child(self) -> None:
+        # The parent's threads do not exist here; start afresh.
+        self._lock = threading.Lock()
+        self._sync_thread = None
+        self._loops = {}
+        thread_state.call = None
+        forget_thread_claims()
+
+    def shutdown(self) -> None:
+        """Stop the shared threads (registered with :mod:`atexit`)."""
+        with self._lock:
+            sync_thread, self._sync_thread = self._sync_thread, None
+            loops, self._loops = list(self._loops.values()), {}
+        if sync_thread is not None:
+            sync_thread.close()
+            sync_thread.thread.join(5)
+        for loop in loops:
+            loop.stop(5)
+
+
+process = _Process()
+os.register_at_fork(after_in_child=process.after_fork_in_child)
+atexit.register(process.shutdown)

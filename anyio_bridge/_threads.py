@@ -1,0 +1,148 @@
+"""Threads that run work handed to them: dedicated sync threads and loop threads.
+
+Two kinds of long-lived thread exist in the package, both documented in
+``docs/threads-and-cancellation.md``:
+
+* :class:`SyncThread` -- a thread that runs thread-sensitive calls one at a time,
+  in order.  One is shared by the process; each
+  :class:`~anyio_bridge.sync.ThreadSensitiveContext` that is used gets its own.
+* :class:`LoopThread` -- a thread running an anyio event loop, on which
+  :func:`~anyio_bridge.sync.async_to_sync` runs coroutines when called from
+  plain synchronous code.
+
+Work items are objects with a ``run()`` method that never raises.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from queue import SimpleQueue
+from typing import Protocol
+
+import anyio
+
+from ._native import EventLoopToken, call_soon_threadsafe, current_token
+
+
+class WorkItem(Protocol):
+    def run(self) -> None: ...
+
+
+class _Stop:
+    def run(self) -> None:  # pragma: no cover - never run, only compared
+        raise AssertionError
+
+
+STOP: WorkItem = _Stop()
+
+
+class SyncThread:
+    """A daemon thread running submitted work items one at a time, in order.
+
+    :meth:`close` lets it finish what was already submitted, then it exits.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._queue: SimpleQueue[WorkItem] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._exited = False
+        #: How many async_to_sync calls made on this thread are waiting.
+        self.blocked = 0
+        self._settle_callbacks: list[Callable[[], object]] = []
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, item: WorkItem) -> bool:
+        """Queue *item*; return ``False`` if the thread was closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._queue.put(item)
+            return True
+
+    def close(self) -> None:
+        """Stop accepting work; the thread exits once the queued items have run."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(STOP)
+
+    def on_settle(self, callback: Callable[[], object]) -> None:
+        """Call *callback* once, when the thread exits or starts waiting on a loop.
+
+        Called at once (from the caller) if either has already happened.  Used
+        by :class:`~anyio_bridge.sync.ThreadSensitiveContext` to wait for its
+        thread without ever waiting on a thread that itself waits on the loop.
+        """
+        with self._lock:
+            if not (self._exited or self.blocked):
+                self._settle_callbacks.append(callback)
+                return
+        callback()
+
+    def enter_blocking(self) -> None:
+        """Record that code on this thread now waits for the event loop."""
+        with self._lock:
+            self.blocked += 1
+            callbacks, self._settle_callbacks = self._settle_callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def exit_blocking(self) -> None:
+        with self._lock:
+            self.blocked -= 1
+
+    def _main(self) -> None:
+        get = self._queue.get
+        while (item := get()) is not STOP:
+            item.run()
+            del item
+        with self._lock:
+            self._exited = True
+            callbacks, self._settle_callbacks = self._settle_callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+class LoopThread:
+    """A daemon thread running an anyio event loop until :meth:`stop` is called."""
+
+    def __init__(self, backend: str, name: str) -> None:
+        self.backend = backend
+        self._started = threading.Event()
+        self._stop_event: anyio.Event | None = None
+        self._token: EventLoopToken | None = None
+        self._error: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread.start()
+        self._started.wait()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    @property
+    def token(self) -> EventLoopToken:
+        assert self._token is not None
+        return self._token
+
+    def _main(self) -> None:
+        try:
+            anyio.run(self._serve, backend=self.backend)
+        except BaseException as exc:  # e.g. an unknown backend or trio missing
+            self._error = exc
+            self._started.set()
+
+    async def _serve(self) -> None:
+        self._stop_event = anyio.Event()
+        self._token = current_token()
+        self._started.set()
+        await self._stop_event.wait()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """End the loop (cancelling what still runs on it) and wait for the thread."""
+        if self._stop_event is not None:
+            call_soon_threadsafe(self.token, self._stop_event.set)
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout)
