@@ -23,8 +23,8 @@ def _asyncio_marker() -> object:
     # coroutine marker that asyncio.iscoroutinefunction() honours is the
     # private sentinel asyncio.coroutines._is_coroutine.  It is imported lazily
     # and only on those versions, so nothing else depends on asyncio.
-    coroutines = importlib.import_module("asyncio.coroutines")
-    return coroutines._is_coroutine  # type: ignore[attr-defined]
+    coroutines: Any = importlib.import_module("asyncio.coroutines")
+    return coroutines._is_coroutine
 
 
 def iscoroutinefunction(func: object) -> bool:

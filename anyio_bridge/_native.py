@@ -1,107 +1,239 @@
 """The few operations that need an event loop's native API.
 
 Everything else in the package is written against anyio.  What lives here is
-what anyio has no public, cheap equivalent for:
+what anyio has no public, cheap equivalent for, measured on the hot paths:
 
-* waking the loop from a foreign thread (``call_soon_threadsafe`` on asyncio,
-  ``TrioToken.run_sync_soon`` on trio) -- measurably cheaper than
-  :func:`anyio.from_thread.run_sync`, which blocks the calling thread;
-* starting a task on a loop from a foreign thread without blocking that thread;
-* telling whether the current thread is running an event loop, and whether a
-  loop is still alive;
+* waking the loop from a foreign thread without blocking that thread
+  (``call_soon_threadsafe`` on asyncio, ``TrioToken.run_sync_soon`` on trio);
+* a one-shot waiter a task can park on and a foreign thread can release,
+  cheaper than :class:`anyio.Event` (an asyncio future; trio's
+  ``wait_task_rescheduled``);
+* starting a task on a loop from a foreign thread;
+* telling whether the current thread runs an event loop and whether a loop is
+  still alive;
 * making a thread that anyio did not start look like an anyio worker thread,
   so that :func:`anyio.from_thread.run` and
   :func:`anyio.from_thread.check_cancelled` work inside thread-sensitive calls.
-  That needs anyio's and trio's thread-local state; every access is guarded so
-  that a change in either library degrades to "not a worker thread" instead of
-  breaking.
+  That touches anyio's and trio's thread-local state; every access is guarded
+  so that a change in either library degrades to "not a worker thread" instead
+  of breaking.
 
-The module never imports asyncio: an asyncio loop is only ever reached through
-the token anyio hands out, and ``sys.modules`` tells whether asyncio is loaded.
+The module never imports asyncio: an asyncio loop is only reached through the
+objects anyio hands out, and ``sys.modules`` tells whether asyncio is loaded.
 """
 
 from __future__ import annotations
 
 import contextvars
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+import threading
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import sniffio
 from anyio.lowlevel import EventLoopToken, current_token
 
+_anyio_threadlocals: Any
 try:  # anyio's private thread-local state, see the module docstring.
     from anyio._core._eventloop import threadlocals as _anyio_threadlocals
 except ImportError:  # pragma: no cover - only with a future, reorganised anyio
     _anyio_threadlocals = None
 
 __all__ = [
-    "EventLoopToken",
-    "backend_name",
-    "call_soon_threadsafe",
-    "claim_thread",
-    "current_token",
-    "foreign_worker_token",
+    "Loop",
+    "ThreadClaim",
+    "current_loop",
+    "foreign_worker_loop",
     "forget_thread_claims",
-    "loop_is_alive",
-    "new_cancelled",
+    "loop_for_token",
     "running_loop_here",
-    "spawn_from_thread",
 ]
 
 
-def backend_name(token: EventLoopToken) -> str:
-    """Return ``"asyncio"`` or ``"trio"`` for the loop behind *token*."""
-    return "trio" if _is_trio(token) else "asyncio"
+def _trio() -> Any:
+    return sys.modules["trio"]
 
 
-def _is_trio(token: EventLoopToken) -> bool:
-    trio = sys.modules.get("trio")
-    return trio is not None and isinstance(token.native_token, trio.lowlevel.TrioToken)
+class Loop:
+    """One running event loop, as seen from any thread.
 
-
-def call_soon_threadsafe(
-    token: EventLoopToken, func: Callable[..., object], *args: object
-) -> bool:
-    """Schedule ``func(*args)`` on the loop behind *token*; callable from any thread.
-
-    Returns ``False`` instead of raising when that loop has already finished.
+    Obtain it with :func:`current_loop` (in the loop's thread) or
+    :func:`loop_for_token`; instances are cached per loop.
     """
-    native: Any = token.native_token
+
+    __slots__ = ("__weakref__", "_native", "is_trio", "token")
+
+    def __init__(self, token: EventLoopToken) -> None:
+        self.token = token
+        self._native: Any = token.native_token
+        trio = sys.modules.get("trio")
+        self.is_trio = trio is not None and isinstance(
+            self._native, trio.lowlevel.TrioToken
+        )
+
+    @property
+    def backend(self) -> str:
+        return "trio" if self.is_trio else "asyncio"
+
+    def call_soon_threadsafe(self, func: Callable[..., object], *args: object) -> bool:
+        """Schedule ``func(*args)`` on this loop; callable from any thread.
+
+        Returns ``False`` instead of raising when the loop has finished.
+        """
+        try:
+            if self.is_trio:
+                self._native.run_sync_soon(func, *args)
+            else:
+                self._native.call_soon_threadsafe(func, *args)
+        except RuntimeError:  # asyncio: loop closed; trio: RunFinishedError
+            return False
+        return True
+
+    def spawn(
+        self, async_fn: Callable[[], Awaitable[object]], context: contextvars.Context
+    ) -> bool:
+        """Start ``async_fn()`` as a new task on this loop, in *context*.
+
+        For use from other threads; does not wait.  The task must not raise: on
+        trio it is a system task, whose errors would crash the whole run.
+        Returns ``False`` if the loop has finished.
+        """
+        if self.is_trio:
+            spawn_system_task = _trio().lowlevel.spawn_system_task
+            return self.call_soon_threadsafe(
+                lambda: spawn_system_task(async_fn, context=context)
+            )
+        create_task = self._native.create_task
+        return self.call_soon_threadsafe(lambda: context.run(create_task, async_fn()))
+
+    def is_alive(self) -> bool:
+        """Return ``False`` once this loop can no longer run callbacks."""
+        if self.is_trio:
+            return self.call_soon_threadsafe(_noop)
+        return not self._native.is_closed()
+
+    def new_waiter(self) -> Waiter:
+        """A waiter for the current task of this loop (call in the loop's thread)."""
+        return _TrioWaiter(self) if self.is_trio else _AsyncioWaiter(self)
+
+    def new_cancelled(self) -> BaseException:
+        """A fresh instance of this backend's cancellation exception."""
+        if self.is_trio:
+            return _trio().Cancelled._create()  # type: ignore[no-any-return]
+        return self.token.backend_class.cancelled_exception_class()()
+
+
+def _noop() -> None:
+    pass
+
+
+class Waiter:
+    """A one-shot wake-up: a task :meth:`wait`\\ s, any thread :meth:`wake`\\ s.
+
+    Waking before the wait makes the wait return at once.  After a cancelled
+    wait, waiting again (say in a shielded scope) still sees a later wake.
+    """
+
+    __slots__ = ("_loop", "done")
+
+    def __init__(self, loop: Loop) -> None:
+        self._loop = loop
+        self.done = False
+
+    def wake(self) -> bool:
+        """Release the waiter from any thread; ``False`` if the loop is gone."""
+        return self._loop.call_soon_threadsafe(self._set)
+
+    def _set(self) -> None:
+        raise NotImplementedError
+
+    async def wait(self) -> None:
+        raise NotImplementedError
+
+
+class _AsyncioWaiter(Waiter):
+    __slots__ = ("_future",)
+
+    def __init__(self, loop: Loop) -> None:
+        super().__init__(loop)
+        self._future: Any = None
+
+    def _set(self) -> None:
+        self.done = True
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def wait(self) -> None:
+        if self.done:
+            return
+        future = self._future
+        if future is None or future.done():  # first wait, or after a cancel
+            future = self._future = self._loop._native.create_future()
+        await future
+
+
+class _TrioWaiter(Waiter):
+    __slots__ = ("_task",)
+
+    def __init__(self, loop: Loop) -> None:
+        super().__init__(loop)
+        self._task: Any = None
+
+    def _set(self) -> None:
+        self.done = True
+        task, self._task = self._task, None
+        if task is not None:
+            _trio().lowlevel.reschedule(task)
+
+    async def wait(self) -> None:
+        if self.done:
+            return
+        lowlevel = _trio().lowlevel
+        self._task = lowlevel.current_task()
+
+        def abort(_: object) -> Any:
+            self._task = None
+            return lowlevel.Abort.SUCCEEDED
+
+        await lowlevel.wait_task_rescheduled(abort)
+
+
+_loops: weakref.WeakKeyDictionary[object, Loop] = weakref.WeakKeyDictionary()
+_loops_lock = threading.Lock()
+
+
+def loop_for_token(token: EventLoopToken) -> Loop:
+    """The :class:`Loop` behind an anyio token."""
+    native = token.native_token
+    loop = _loops.get(native)
+    if loop is None:
+        with _loops_lock:
+            loop = _loops.get(native)
+            if loop is None:
+                loop = _loops[native] = Loop(token)
+    return loop
+
+
+def current_loop() -> Loop:
+    """The :class:`Loop` running the current task.
+
+    :raises anyio.NoEventLoopError: outside a running asyncio or trio loop.
+    """
+    native: Any = None
     try:
-        if _is_trio(token):
-            native.run_sync_soon(func, *args)
-        else:
-            native.call_soon_threadsafe(func, *args)
-    except RuntimeError:  # asyncio: loop closed; trio: RunFinishedError
-        return False
-    return True
-
-
-def spawn_from_thread(
-    token: EventLoopToken,
-    async_fn: Callable[[], Awaitable[object]],
-    context: contextvars.Context,
-) -> bool:
-    """Start ``async_fn()`` as a new task on the loop behind *token*, in *context*.
-
-    Callable from any thread other than the loop's; it does not wait for the
-    task.  The task must not raise: on trio it is a system task, whose errors
-    would crash the whole run.  Returns ``False`` if the loop has finished.
-    """
-    native: Any = token.native_token
-    if _is_trio(token):
-        trio: Any = sys.modules["trio"]
-
-        def start_trio() -> None:
-            trio.lowlevel.spawn_system_task(async_fn, context=context)
-
-        return call_soon_threadsafe(token, start_trio)
-
-    def start_asyncio() -> None:
-        context.run(native.create_task, async_fn())
-
-    return call_soon_threadsafe(token, start_asyncio)
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        library = None
+    if library == "trio":
+        native = _trio().lowlevel.current_trio_token()
+    elif library == "asyncio":
+        native = sys.modules["asyncio"]._get_running_loop()
+    loop = _loops.get(native) if native is not None else None
+    if loop is None:
+        loop = loop_for_token(current_token())
+    return loop
 
 
 def running_loop_here() -> bool:
@@ -113,43 +245,48 @@ def running_loop_here() -> bool:
     return trio is not None and bool(trio.lowlevel.in_trio_run())
 
 
-def loop_is_alive(token: EventLoopToken) -> bool:
-    """Return ``False`` once the loop behind *token* can no longer run callbacks."""
-    native: Any = token.native_token
-    if _is_trio(token):
-        return call_soon_threadsafe(token, _noop)
-    return not native.is_closed()
-
-
-def _noop() -> None:
-    pass
-
-
-def foreign_worker_token() -> EventLoopToken | None:
-    """Return the loop token of an anyio or trio worker thread we did not start.
+def foreign_worker_loop() -> Loop | None:
+    """The loop of an anyio or trio worker thread that this package did not start.
 
     ``None`` when the current thread is not such a worker thread.
     """
     token = getattr(_anyio_threadlocals, "current_token", None)
     if isinstance(token, EventLoopToken):
-        return token
-    trio: Any = sys.modules.get("trio")
-    if trio is None:
+        return loop_for_token(token)
+    data = _trio_thread_data()
+    trio_token = getattr(data, "token", None)
+    if trio_token is None:
         return None
-    try:  # a thread started by trio.to_thread.run_sync directly
-        trio_token = trio._threads.PARENT_TASK_DATA.token
-    except AttributeError:
+    from anyio._backends._trio import TrioBackend  # trio is loaded: it made the token
+
+    return loop_for_token(EventLoopToken(TrioBackend, trio_token))
+
+
+def _trio_thread_data() -> Any:
+    """trio's thread-local record of the task that started a worker thread."""
+    global _trio_data
+    if _trio_data is None and "trio" in sys.modules:
+        threads = sys.modules.get("trio._threads")
+        _trio_data = getattr(threads, "PARENT_TASK_DATA", None)
+    return _trio_data
+
+
+_trio_data: Any = None
+
+
+def asyncio_cancel_scope() -> Any:
+    """The anyio cancel scope the current asyncio task is in, if anyio knows it.
+
+    anyio hands exactly this scope to its own worker threads, whose
+    ``check_cancelled()`` walks it and its parents.
+    """
+    try:
+        from anyio._backends._asyncio import _task_states
+
+        task = sys.modules["asyncio"].current_task()
+        return _task_states[task].cancel_scope
+    except (ImportError, KeyError, AttributeError):  # pragma: no cover
         return None
-    from anyio._backends._trio import TrioBackend
-
-    return EventLoopToken(TrioBackend, trio_token)
-
-
-def new_cancelled(token: EventLoopToken) -> BaseException:
-    """Return a fresh instance of the cancellation exception of *token*'s backend."""
-    if _is_trio(token):
-        return sys.modules["trio"].Cancelled._create()  # type: ignore[no-any-return]
-    return token.backend_class.cancelled_exception_class()()
 
 
 class ThreadClaim:
@@ -160,56 +297,51 @@ class ThreadClaim:
     the worker thread from then on.
     """
 
-    __slots__ = ("cancel_scope", "token", "trio_cancel_register")
+    __slots__ = ("cancel_scope", "loop", "trio_cancel_register")
 
-    def __init__(self, token: EventLoopToken, cancel_scope: object | None) -> None:
-        self.token = token
+    def __init__(self, loop: Loop, cancel_scope: object | None) -> None:
+        self.loop = loop
         # asyncio: anyio walks this scope and its parents in check_cancelled().
         self.cancel_scope = cancel_scope
-        # trio: trio.from_thread.check_cancelled() calls element 0 when set.
+        # trio: trio.from_thread.check_cancelled() calls element 0 once set.
         self.trio_cancel_register: list[Callable[[], object] | None] = [None]
 
     def cancel(self) -> None:
-        if _is_trio(self.token):
+        if self.loop.is_trio:
             self.trio_cancel_register[0] = self._raise_trio_cancelled
 
     def _raise_trio_cancelled(self) -> None:
-        raise new_cancelled(self.token)
+        raise self.loop.new_cancelled()
 
+    def enter(self) -> tuple[Any, ...]:
+        """Make this thread look like an anyio worker thread of the claim's loop.
 
-@contextmanager
-def claim_thread(claim: ThreadClaim) -> Iterator[None]:
-    """Make the current thread look like an anyio worker thread of *claim*'s loop.
-
-    Inside, :func:`anyio.from_thread.run`, :func:`anyio.from_thread.run_sync` and
-    :func:`anyio.from_thread.check_cancelled` work as in a thread started by
-    :func:`anyio.to_thread.run_sync`.  Restores the previous state on exit, so
-    claims nest.
-    """
-    local = _anyio_threadlocals
-    saved_anyio = (
-        getattr(local, "current_token", None),
-        getattr(local, "current_cancel_scope", None),
-    )
-    trio_data: Any = None
-    saved_trio: tuple[Any, ...] | None = None
-    if _is_trio(claim.token):
-        trio_data = getattr(sys.modules["trio"]._threads, "PARENT_TASK_DATA", None)
-        saved_trio = tuple(getattr(trio_data, name, None) for name in _TRIO_FIELDS)
-        _set_fields(
-            trio_data,
-            _TRIO_FIELDS,
+        Inside, :func:`anyio.from_thread.run`, :func:`anyio.from_thread.run_sync`
+        and :func:`anyio.from_thread.check_cancelled` work as in a thread
+        started by :func:`anyio.to_thread.run_sync`.  Returns what
+        :func:`leave` needs to restore the previous state, so claims nest.
+        """
+        local = _anyio_threadlocals
+        saved: tuple[Any, ...] = (
+            getattr(local, "current_token", None),
+            getattr(local, "current_cancel_scope", None),
+            None,
+        )
+        if self.loop.is_trio:
+            data = _trio_thread_data()
+            saved = (*saved[:2], tuple(getattr(data, f, None) for f in _TRIO_FIELDS))
             # abandon_on_cancel=True makes trio.from_thread.run use the token
             # (a system task) rather than messages to a host task we don't have.
-            (claim.token.native_token, True, claim.trio_cancel_register, [None]),
-        )
-    _set_fields(local, _ANYIO_FIELDS, (claim.token, claim.cancel_scope))
-    try:
-        yield
-    finally:
-        _set_fields(local, _ANYIO_FIELDS, saved_anyio)
-        if saved_trio is not None:
-            _set_fields(trio_data, _TRIO_FIELDS, saved_trio)
+            values = (self.loop._native, True, self.trio_cancel_register, [None])
+            _set_fields(data, _TRIO_FIELDS, values)
+        _set_fields(local, _ANYIO_FIELDS, (self.loop.token, self.cancel_scope))
+        return saved
+
+    @staticmethod
+    def leave(saved: tuple[Any, ...]) -> None:
+        _set_fields(_anyio_threadlocals, _ANYIO_FIELDS, saved[:2])
+        if saved[2] is not None:
+            _set_fields(_trio_thread_data(), _TRIO_FIELDS, saved[2])
 
 
 _ANYIO_FIELDS = ("current_token", "current_cancel_scope")
@@ -219,12 +351,11 @@ _TRIO_FIELDS = ("token", "abandon_on_cancel", "cancel_register", "task_register"
 def _set_fields(obj: Any, names: tuple[str, ...], values: tuple[Any, ...]) -> None:
     if obj is None:  # pragma: no cover - library internals moved; degrade quietly
         return
-    for name, value in zip(names, values):
-        if value is None:
-            if hasattr(obj, name):
-                delattr(obj, name)
-        else:
+    for name, value in zip(names, values, strict=True):
+        if value is not None:
             setattr(obj, name, value)
+        elif name in obj.__dict__:
+            delattr(obj, name)
 
 
 def forget_thread_claims() -> None:
@@ -234,7 +365,6 @@ def forget_thread_claims() -> None:
     to lives in the parent and must never be used from the child.
     """
     _set_fields(_anyio_threadlocals, _ANYIO_FIELDS, (None, None))
-    trio: Any = sys.modules.get("trio")
-    if trio is not None:
-        data = getattr(trio._threads, "PARENT_TASK_DATA", None)
+    data = _trio_thread_data()
+    if data is not None:
         _set_fields(data, _TRIO_FIELDS, (None,) * len(_TRIO_FIELDS))

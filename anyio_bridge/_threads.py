@@ -22,7 +22,7 @@ from typing import Protocol
 
 import anyio
 
-from ._native import EventLoopToken, call_soon_threadsafe, current_token
+from ._native import Loop, current_loop
 
 
 class WorkItem(Protocol):
@@ -82,6 +82,11 @@ class SyncThread:
                 return
         callback()
 
+    @property
+    def exited(self) -> bool:
+        """``True`` once the thread has run everything and is ending."""
+        return self._exited
+
     def enter_blocking(self) -> None:
         """Record that code on this thread now waits for the event loop."""
         with self._lock:
@@ -113,19 +118,22 @@ class LoopThread:
         self.backend = backend
         self._started = threading.Event()
         self._stop_event: anyio.Event | None = None
-        self._token: EventLoopToken | None = None
+        self._loop: Loop | None = None
         self._error: BaseException | None = None
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
         self._started.wait()
-        if self._error is not None:
-            error, self._error = self._error, None
+        self._raise_startup_error()
+
+    def _raise_startup_error(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
             raise error
 
     @property
-    def token(self) -> EventLoopToken:
-        assert self._token is not None
-        return self._token
+    def loop(self) -> Loop:
+        assert self._loop is not None
+        return self._loop
 
     def _main(self) -> None:
         try:
@@ -136,13 +144,13 @@ class LoopThread:
 
     async def _serve(self) -> None:
         self._stop_event = anyio.Event()
-        self._token = current_token()
+        self._loop = current_loop()
         self._started.set()
         await self._stop_event.wait()
 
     def stop(self, timeout: float | None = None) -> None:
         """End the loop (cancelling what still runs on it) and wait for the thread."""
         if self._stop_event is not None:
-            call_soon_threadsafe(self.token, self._stop_event.set)
+            self.loop.call_soon_threadsafe(self._stop_event.set)
         if self.thread is not threading.current_thread():
             self.thread.join(timeout)

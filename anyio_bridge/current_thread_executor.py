@@ -91,6 +91,7 @@ class CurrentThreadExecutor(Executor):
         idleness; once it returns ``False`` serving stops and this returns
         ``False`` (used to notice an event loop that died under a pending call).
         """
+        self._check_owner("serve")
         if self._finished:
             raise RuntimeError("this CurrentThreadExecutor has already finished")
         get = self._queue.get
@@ -134,9 +135,7 @@ class CurrentThreadExecutor(Executor):
             self._queue.put(item)
             return True
 
-    def submit(  # type: ignore[override]
-        self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any
-    ) -> Future[_T]:
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """Schedule ``fn(*args, **kwargs)`` to run on the owning thread.
 
         :raises RuntimeError: if called from the owning thread itself (it would
@@ -154,4 +153,6 @@ class CurrentThreadExecutor(Executor):
 
     def _check_owner(self, what: str) -> None:
         if threading.current_thread() is not self._owner:
-            raise RuntimeError(f"{what}() must be called from the executor's own thread")
+            raise RuntimeError(
+                f"{what}() must be called from the executor's own thread"
+            )

@@ -8,43 +8,33 @@ cancellation behaves is explained in ``docs/threads-and-cancellation.md``.
 from __future__ import annotations
 
 import functools
-import math
 import sys
 import threading
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine
+import weakref
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from contextvars import Context, ContextVar, copy_context
 from types import CodeType, TracebackType
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
 import anyio.to_thread
-from anyio import CancelScope, CapacityLimiter, get_cancelled_exc_class
-from anyio.lowlevel import RunVar
+from anyio import CancelScope, CapacityLimiter, WouldBlock, get_cancelled_exc_class
 
 from . import _state
 from ._coroutines import iscoroutinefunction, markcoroutinefunction
 from ._native import (
-    EventLoopToken,
+    Loop,
     ThreadClaim,
-    backend_name,
-    call_soon_threadsafe,
-    claim_thread,
-    current_token,
-    foreign_worker_token,
-    loop_is_alive,
-    new_cancelled,
+    Waiter,
+    asyncio_cancel_scope,
+    current_loop,
+    foreign_worker_loop,
     running_loop_here,
-    spawn_from_thread,
 )
 from ._threads import LoopThread, SyncThread
 from .current_thread_executor import CurrentThreadExecutor
-
-if sys.version_info >= (3, 10):
-    from typing import ParamSpec
-else:  # pragma: no cover
-    from typing_extensions import ParamSpec
 
 __all__ = [
     "AsyncSingleThreadContext",
@@ -76,12 +66,12 @@ class _SyncCall:
     """One sync_to_async call: run on a worker thread, awaited on the loop.
 
     The worker side is :meth:`run`; the loop side creates the call, hands it to
-    a thread and waits for :meth:`_finish` to set the waiter event.
+    a thread and waits on the waiter that :meth:`run` wakes when done.
     """
 
     __slots__ = (
-        "_finished",
         "_lock",
+        "_state",
         "_waiter",
         "cancelled",
         "claim",
@@ -91,21 +81,21 @@ class _SyncCall:
         "handling",
         "held",
         "linked",
+        "loop",
         "result",
-        "token",
     )
 
     def __init__(
         self,
         func: Callable[[], Any],
         context: Context,
-        token: EventLoopToken,
+        loop: Loop,
         claim: ThreadClaim | None,
         handling: BaseException | None,
     ) -> None:
-        self.func = func
+        self.func: Callable[[], Any] | None = func
         self.context = context
-        self.token = token
+        self.loop = loop
         self.claim = claim
         self.handling = handling
         self.held: SyncThread | None = None
@@ -115,57 +105,68 @@ class _SyncCall:
         #: Cancel scopes of coroutines the thread runs through async_to_sync.
         self.linked: set[CancelScope] = set()
         self._lock = threading.Lock()
-        self._finished = False
-        self._waiter: anyio.Event | None = None
+        self._state = _PENDING
+        self._waiter: Waiter | None = None
 
     # -- worker thread side --
 
     def run(self) -> None:
+        with self._lock:
+            if self._state is _SKIPPED:
+                return
+            self._state = _RUNNING
         state = _state.thread_state
         outer, state.call = state.call, self
+        claim = self.claim
+        saved = None if claim is None else claim.enter()
         try:
-            if self.claim is None:
-                self.result = self.context.run(self._invoke)
-            else:
-                with claim_thread(self.claim):
-                    self.result = self.context.run(self._invoke)
+            self.result = self.context.run(self._invoke)
         except BaseException as exc:
             self.error = exc
         finally:
+            if saved is not None:
+                ThreadClaim.leave(saved)
             state.call = outer
-            del self.func
-            self._finish()
+            self.func = None
+            with self._lock:
+                self._state = _DONE
+                waiter = self._waiter
+            if waiter is not None:
+                waiter.wake()
 
     def _invoke(self) -> Any:
         if self.held is not None:
             _state.held_threads.set(_state.held_threads.get() | {self.held})
+        func = self.func
+        assert func is not None
         handling = self.handling
         if handling is None:
-            return self.func()
+            return func()
         # Keep the caller's in-flight exception visible to sys.exc_info().
         try:
             raise handling
         except BaseException:
-            return self.func()
-
-    def _finish(self) -> None:
-        with self._lock:
-            self._finished = True
-            waiter = self._waiter
-        if waiter is not None:
-            call_soon_threadsafe(self.token, waiter.set)
+            return func()
 
     # -- loop side --
 
-    def wait_event(self) -> anyio.Event:
-        """An event set once the thread is done (at once if it already is)."""
-        event = anyio.Event()
+    def waiter(self) -> Waiter | None:
+        """A waiter woken when the thread is done; ``None`` if it never started.
+
+        A call that had not started yet will now never run.
+        """
+        waiter = self.loop.new_waiter()
         with self._lock:
-            if self._finished:
-                event.set()
+            if self._state is _PENDING and self.claim is None:
+                # Only anyio worker calls can be dropped before they start:
+                # anyio does not run a job whose caller was cancelled.
+                self._state = _SKIPPED
+                return None
+            if self._state is _DONE:
+                waiter.done = True
             else:
-                self._waiter = event
-        return event
+                self._waiter = waiter
+        return waiter
 
     def cancel(self) -> None:
         """The caller was cancelled: tell the thread and what it runs on the loop."""
@@ -186,28 +187,20 @@ class _SyncCall:
         return self.result
 
 
-async def _await_call(call: _SyncCall, done: anyio.Event, abandon: bool) -> None:
+_PENDING, _RUNNING, _DONE, _SKIPPED = "pending", "running", "done", "skipped"
+
+
+async def _await_call(call: _SyncCall, waiter: Waiter | None, abandon: bool) -> None:
     """Wait for *call*'s thread; on cancellation, wait for it unless *abandon*."""
     try:
-        await done.wait()
+        if waiter is not None:
+            await waiter.wait()
     except get_cancelled_exc_class():
         call.cancel()
-        if not abandon:
+        if not abandon and waiter is not None:
             with CancelScope(shield=True):
-                await done.wait()
+                await waiter.wait()
         raise
-
-
-_unlimited: RunVar[CapacityLimiter] = RunVar("anyio_bridge.unlimited")
-
-
-def _unlimited_limiter() -> CapacityLimiter:
-    try:
-        return _unlimited.get()
-    except LookupError:
-        limiter = CapacityLimiter(math.inf)
-        _unlimited.set(limiter)
-        return limiter
 
 
 def _thread_sensitive_target() -> CurrentThreadExecutor | SyncThread:
@@ -276,20 +269,20 @@ class SyncToAsync(Generic[_P, _R]):
         self._context = context
         self._limiter = limiter
         self._abandon = abandon_on_cancel
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        functools.update_wrapper(self, func)
         if not isinstance(getattr(self, "__name__", None), str):
             self.__name__ = type(func).__name__
         markcoroutinefunction(self)
 
     async def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        token = current_token()
+        loop = current_loop()
         context = self._context if self._context is not None else copy_context()
         func = functools.partial(self.func, *args, **kwargs)
         handling = sys.exc_info()[1]
         if self._thread_sensitive or self._executor is not None:
-            call = await self._run_on_own_thread(func, context, token, handling)
+            call = await self._run_on_own_thread(func, context, loop, handling)
         else:
-            call = await self._run_on_anyio_worker(func, context, token, handling)
+            call = await self._run_on_anyio_worker(func, context, loop, handling)
         _copy_back(context)
         return call.outcome()  # type: ignore[no-any-return]
 
@@ -299,66 +292,80 @@ class SyncToAsync(Generic[_P, _R]):
         self,
         func: Callable[[], Any],
         context: Context,
-        token: EventLoopToken,
+        loop: Loop,
         handling: BaseException | None,
     ) -> _SyncCall:
-        asyncio = backend_name(token) == "asyncio"
-        # On asyncio anyio's check_cancelled() walks the cancel scope the
-        # worker thread was given; trio has its own register, see ThreadClaim.
-        with CancelScope() if asyncio else _NULL_SCOPE as host:
-            call = _SyncCall(func, context, token, ThreadClaim(token, host), handling)
-            done = call.wait_event()
-            executor = self._executor
-            if executor is not None:
-                executor.submit(call.run)
-            else:
-                while True:
-                    target = _thread_sensitive_target()
-                    if isinstance(target, SyncThread):
-                        call.held = target
-                        if target.submit(call):
-                            break
-                    elif target.enqueue(call):
+        # On asyncio anyio's check_cancelled() walks the cancel scope a worker
+        # thread was given: give ours the caller's, as anyio does.  Trio has
+        # its own register, see ThreadClaim.
+        scope = None if loop.is_trio else asyncio_cancel_scope()
+        call = _SyncCall(func, context, loop, ThreadClaim(loop, scope), handling)
+        waiter = call.waiter()
+        executor = self._executor
+        if executor is not None:
+            executor.submit(call.run)
+        else:
+            while True:
+                target = _thread_sensitive_target()
+                if isinstance(target, SyncThread):
+                    call.held = target
+                    if target.submit(call):
                         break
-            await _await_call(call, done, self._abandon)
+                elif target.enqueue(call):  # pragma: no branch - finishing race
+                    break
+        await _await_call(call, waiter, self._abandon)
         return call
 
     async def _run_on_anyio_worker(
         self,
         func: Callable[[], Any],
         context: Context,
-        token: EventLoopToken,
+        loop: Loop,
         handling: BaseException | None,
     ) -> _SyncCall:
-        call = _SyncCall(func, context, token, None, handling)
-        limiter = self._limiter or anyio.to_thread.current_default_thread_limiter()
+        call = _SyncCall(func, context, loop, None, handling)
+        limits = _limits(loop)
+        limiter = self._limiter or limits.default
         # The limiter is held here, not by anyio, so that a cancelled caller
         # that waits for its thread keeps the thread counted until it ends.
-        async with limiter:
-            try:
-                await anyio.to_thread.run_sync(
-                    call.run, abandon_on_cancel=True, limiter=_unlimited_limiter()
-                )
-            except get_cancelled_exc_class():
-                await _await_call(call, call.wait_event(), self._abandon)
-                raise  # pragma: no cover - _await_call always re-raises
+        try:
+            limiter.acquire_on_behalf_of_nowait(call)
+        except WouldBlock:
+            await limiter.acquire_on_behalf_of(call)
+        try:
+            await anyio.to_thread.run_sync(
+                call.run, abandon_on_cancel=True, limiter=limits.unlimited
+            )
+        except get_cancelled_exc_class():
+            await _await_call(call, call.waiter(), self._abandon)
+            raise  # pragma: no cover - _await_call always re-raises
+        finally:
+            limiter.release_on_behalf_of(call)
         return call
 
     def __get__(self, parent: Any, objtype: Any) -> Callable[..., Any]:
         """Bind like a method when stored as a class attribute."""
         bound = functools.partial(self.__call__, parent)
-        return functools.update_wrapper(bound, self.func)  # type: ignore[arg-type]
+        return functools.update_wrapper(bound, self.func)
 
 
-class _NullScope:
-    def __enter__(self) -> None:
-        return None
+class _Limits:
+    __slots__ = ("default", "unlimited")
 
-    def __exit__(self, *exc_info: object) -> None:
-        return None
+    def __init__(self) -> None:
+        self.default = anyio.to_thread.current_default_thread_limiter()
+        self.unlimited = CapacityLimiter(float("inf"))
 
 
-_NULL_SCOPE = _NullScope()
+_loop_limits: weakref.WeakKeyDictionary[Loop, _Limits] = weakref.WeakKeyDictionary()
+
+
+def _limits(loop: Loop) -> _Limits:
+    """anyio's default limiter and an unbounded one, for *loop* (cached)."""
+    limits = _loop_limits.get(loop)
+    if limits is None:
+        limits = _loop_limits[loop] = _Limits()
+    return limits
 
 
 @overload
@@ -464,10 +471,7 @@ class AsyncToSync(Generic[_P, _R]):
         self.awaitable = awaitable
         self.force_new_loop = force_new_loop
         self.backend = backend
-        try:
-            functools.update_wrapper(self, awaitable)  # type: ignore[arg-type]
-        except (AttributeError, TypeError):  # pragma: no cover - exotic callables
-            pass
+        functools.update_wrapper(self, awaitable)
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         if running_loop_here():
@@ -476,25 +480,25 @@ class AsyncToSync(Generic[_P, _R]):
                 "loop - just await the async function directly."
             )
         call: _SyncCall | None = _state.thread_state.call
-        token: EventLoopToken | None = None
+        loop: Loop | None = None
         own_loop: LoopThread | None = None
         if not self.force_new_loop:
             if call is not None:
                 if call.cancelled:
-                    raise new_cancelled(call.token)
-                token = call.token
+                    raise call.loop.new_cancelled()
+                loop = call.loop
             else:
-                token = foreign_worker_token()
-        if token is None:
+                loop = foreign_worker_loop()
+        if loop is None:
             call = None
             single = _state.single_thread_context.get()
             if self.force_new_loop:
                 own_loop = LoopThread(self.backend, "anyio_bridge private loop")
-                token = own_loop.token
+                loop = own_loop.loop
             elif single is not None:
-                token = single._loop_token(self.backend)
+                loop = single._loop(self.backend)
             else:
-                token = _state.process.loop_thread(self.backend).token
+                loop = _state.process.loop_thread(self.backend).loop
 
         executor = CurrentThreadExecutor()
         context = copy_context()
@@ -505,13 +509,13 @@ class AsyncToSync(Generic[_P, _R]):
             held.enter_blocking()
         try:
             runner = functools.partial(
-                self._run, box, executor, call, token, args, kwargs
+                self._run, box, executor, call, loop, args, kwargs
             )
-            if not spawn_from_thread(token, runner, context):
+            if not loop.spawn(runner, context):
                 raise RuntimeError(
                     "async_to_sync: the event loop this thread belongs to has finished"
                 )
-            if not executor.serve(alive=functools.partial(loop_is_alive, token)):
+            if not executor.serve(alive=loop.is_alive):
                 raise RuntimeError(
                     "async_to_sync: the event loop closed while the coroutine was "
                     "still running"
@@ -536,7 +540,7 @@ class AsyncToSync(Generic[_P, _R]):
         box: _Box,
         executor: CurrentThreadExecutor,
         call: _SyncCall | None,
-        token: EventLoopToken,
+        loop: Loop,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
@@ -550,7 +554,7 @@ class AsyncToSync(Generic[_P, _R]):
             with scope:
                 box.value = await self.awaitable(*args, **kwargs)
             if scope.cancelled_caught:
-                box.error = new_cancelled(token)
+                box.error = loop.new_cancelled()
         except BaseException as exc:
             box.error = exc
         finally:
@@ -562,7 +566,7 @@ class AsyncToSync(Generic[_P, _R]):
     def __get__(self, parent: Any, objtype: Any) -> Callable[..., _R]:
         """Bind like a method when stored as a class attribute."""
         bound = functools.partial(self.__call__, parent)
-        return functools.update_wrapper(bound, self.awaitable)  # type: ignore[arg-type]
+        return functools.update_wrapper(bound, self.awaitable)
 
 
 def _enter_coroutine_context(executor: CurrentThreadExecutor) -> None:
@@ -674,10 +678,12 @@ class ThreadSensitiveContext:
         if thread is None:
             return
         thread.close()
-        settled = anyio.Event()
-        token = current_token()
-        thread.on_settle(functools.partial(call_soon_threadsafe, token, settled.set))
-        await settled.wait()
+        waiter = current_loop().new_waiter()
+        thread.on_settle(waiter.wake)
+        await waiter.wait()
+        if thread.exited:
+            # It has run its last line; reap it so it is gone when we return.
+            thread.thread.join()
 
 
 class AsyncSingleThreadContext:
@@ -695,13 +701,13 @@ class AsyncSingleThreadContext:
         self._lock = threading.Lock()
         self._loops: dict[str, LoopThread] = {}
 
-    def _loop_token(self, backend: str) -> EventLoopToken:
+    def _loop(self, backend: str) -> Loop:
         with self._lock:
             loop = self._loops.get(backend)
             if loop is None:
                 loop = LoopThread(backend, "anyio_bridge AsyncSingleThreadContext")
                 self._loops[backend] = loop
-            return loop.token
+            return loop.loop
 
     def __enter__(self) -> AsyncSingleThreadContext:
         if _state.single_thread_context.get() is None:
@@ -722,6 +728,3 @@ class AsyncSingleThreadContext:
             loops, self._loops = list(self._loops.values()), {}
         for loop in loops:
             loop.stop()
-
-
-_Coro = Coroutine[Any, Any, Any]

@@ -44,7 +44,7 @@ def _shared_pools() -> None:
 
 def _loop_tasks() -> int:
     loop_thread = _state.process.loop_thread("asyncio")
-    loop = loop_thread.token.native_token
+    loop = loop_thread.loop.token.native_token
     assert isinstance(loop, asyncio.AbstractEventLoop)
 
     async def count() -> int:

@@ -343,7 +343,9 @@ def test_fork_never_reuses_parent_loop() -> None:
         try:
             child_loop = async_to_sync(loop_identity)()
             ts = async_to_sync(sync_to_async(threading.current_thread))()
-            ok = child_loop[1] is not parent_loop[1] and ts is threading.current_thread()
+            ok = (
+                child_loop[1] is not parent_loop[1] and ts is threading.current_thread()
+            )
             code = 0 if ok else 2
         finally:
             os.write(write_fd, bytes([code]))
@@ -375,4 +377,3 @@ async def test_fork_inside_worker_thread_uses_fresh_loop() -> None:
         return os.waitstatus_to_exitcode(status)
 
     assert await sync_to_async(fork_and_call)() == 0
-

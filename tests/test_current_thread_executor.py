@@ -148,13 +148,17 @@ def test_work_submitted_after_done_before_finish_still_runs() -> None:
     late: list[Future[int]] = []
 
     def submitter() -> None:
-        # Keep the owner busy so that it cannot see the done future yet ...
-        blocker = executor.submit(release.wait)
-        done.set_result(None)
-        # ... then queue more work behind the stop marker, and release it.
-        late.append(executor.submit(threading.get_ident))
-        assert not executor.finished
-        release.set()
+        try:
+            # Keep the owner busy so that it cannot see the done future yet ...
+            blocker = executor.submit(release.wait)
+            done.set_result(None)
+            # ... then queue more work behind the stop marker, and release it.
+            late.append(executor.submit(threading.get_ident))
+            assert not executor.finished
+        finally:
+            release.set()
+            if not done.done():  # pragma: no cover - only on failure
+                done.set_result(None)
         assert blocker.result() is True
 
     with running(submitter) as errors:
@@ -186,8 +190,10 @@ def test_serve_runs_work_while_alive() -> None:
     results: list[int] = []
 
     def submitter() -> None:
-        results.append(executor.submit(threading.get_ident).result())
-        executor.stop()
+        try:
+            results.append(executor.submit(threading.get_ident).result())
+        finally:
+            executor.stop()
 
     with running(submitter) as errors:
         assert executor.serve(alive=lambda: True, poll_interval=0.01) is True

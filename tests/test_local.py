@@ -413,9 +413,12 @@ def test_many_threads_hammering_one_local(thread_critical: bool) -> None:
                 expected = None if last % 3 == 0 else (n, last)
                 if getattr(local, key, None) != expected:  # pragma: no cover
                     mismatches.append((n, -j))
-                for other in range(thread_count):
-                    if other != n and hasattr(local, f"k{other}_{j}"):
-                        mismatches.append((n, other))  # pragma: no cover
+                leaked = [
+                    (n, other)
+                    for other in range(thread_count)
+                    if other != n and hasattr(local, f"k{other}_{j}")
+                ]
+                mismatches.extend(leaked)
         except BaseException as exc:  # pragma: no cover - only on failure
             errors.append(exc)
 
@@ -427,3 +430,29 @@ def test_many_threads_hammering_one_local(thread_critical: bool) -> None:
     assert not errors
     assert not mismatches
     assert not hasattr(local, "k0_1")
+
+
+@pytest.mark.anyio
+async def test_thread_critical_value_never_reaches_another_loop_thread() -> None:
+    """A context copied to a loop in another thread does not carry it along."""
+    conn = Local(thread_critical=True)
+    conn.db = "made on this loop thread"
+    seen: list[object] = []
+
+    async def elsewhere() -> None:
+        seen.append(getattr(conn, "db", "missing"))
+        conn.db = "made on the other loop thread"
+
+    def hop() -> None:
+        async_to_sync(elsewhere, force_new_loop=True)()
+
+    await sync_to_async(hop)()
+    assert seen == ["missing"]
+    assert conn.db == "made on this loop thread"
+
+
+@pytest.mark.parametrize("name", ["_values", "_store", "__class__", "__doc__"])
+def test_names_of_the_class_cannot_be_shadowed(name: str) -> None:
+    local = Local()
+    with pytest.raises(AttributeError, match="reserved"):
+        setattr(local, name, 1)
