@@ -72,10 +72,6 @@ class Loop:
             self._native, trio.lowlevel.TrioToken
         )
 
-    @property
-    def backend(self) -> str:
-        return "trio" if self.is_trio else "asyncio"
-
     def call_soon_threadsafe(self, func: Callable[..., object], *args: object) -> bool:
         """Schedule ``func(*args)`` on this loop; callable from any thread.
 
@@ -168,9 +164,8 @@ class _AsyncioWaiter(Waiter):
     async def wait(self) -> None:
         if self.done:
             return
-        future = self._future
-        if future is None or future.done():  # first wait, or after a cancel
-            future = self._future = self._loop._native.create_future()
+        # A fresh future each time: a cancelled wait leaves a cancelled one.
+        future = self._future = self._loop._native.create_future()
         await future
 
 
@@ -210,9 +205,7 @@ def loop_for_token(token: EventLoopToken) -> Loop:
     loop = _loops.get(native)
     if loop is None:
         with _loops_lock:
-            loop = _loops.get(native)
-            if loop is None:
-                loop = _loops[native] = Loop(token)
+            loop = _loops.setdefault(native, Loop(token))
     return loop
 
 
@@ -366,5 +359,5 @@ def forget_thread_claims() -> None:
     """
     _set_fields(_anyio_threadlocals, _ANYIO_FIELDS, (None, None))
     data = _trio_thread_data()
-    if data is not None:
+    if data is not None:  # pragma: no branch - trio is loaded in the test run
         _set_fields(data, _TRIO_FIELDS, (None,) * len(_TRIO_FIELDS))

@@ -84,7 +84,7 @@ class _Process:
         if thread is None:
             with self._lock:
                 thread = self._sync_thread
-                if thread is None:
+                if thread is None:  # pragma: no branch - another thread won
                     thread = SyncThread("anyio_bridge thread-sensitive")
                     self._sync_thread = thread
         return thread
@@ -95,7 +95,7 @@ class _Process:
         if loop is None:
             with self._lock:
                 loop = self._loops.get(backend)
-                if loop is None:
+                if loop is None:  # pragma: no branch - another thread won
                     loop = LoopThread(backend, f"anyio_bridge {backend} loop")
                     self._loops[backend] = loop
         return loop

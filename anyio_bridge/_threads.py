@@ -150,7 +150,6 @@ class LoopThread:
 
     def stop(self, timeout: float | None = None) -> None:
         """End the loop (cancelling what still runs on it) and wait for the thread."""
-        if self._stop_event is not None:
-            self.loop.call_soon_threadsafe(self._stop_event.set)
-        if self.thread is not threading.current_thread():
-            self.thread.join(timeout)
+        assert self._stop_event is not None  # set before __init__ returns
+        self.loop.call_soon_threadsafe(self._stop_event.set)
+        self.thread.join(timeout)

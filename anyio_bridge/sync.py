@@ -21,6 +21,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 import anyio
 import anyio.to_thread
 from anyio import CancelScope, CapacityLimiter, WouldBlock, get_cancelled_exc_class
+from anyio.lowlevel import checkpoint_if_cancelled
 
 from . import _state
 from ._coroutines import iscoroutinefunction, markcoroutinefunction
@@ -112,7 +113,7 @@ class _SyncCall:
 
     def run(self) -> None:
         with self._lock:
-            if self._state is _SKIPPED:
+            if self._state is _SKIPPED:  # pragma: no cover - lost a race, see waiter()
                 return
             self._state = _RUNNING
         state = _state.thread_state
@@ -162,7 +163,7 @@ class _SyncCall:
                 # anyio does not run a job whose caller was cancelled.
                 self._state = _SKIPPED
                 return None
-            if self._state is _DONE:
+            if self._state is _DONE:  # pragma: no cover - finished while cancelling
                 waiter.done = True
             else:
                 self._waiter = waiter
@@ -299,6 +300,8 @@ class SyncToAsync(Generic[_P, _R]):
         # thread was given: give ours the caller's, as anyio does.  Trio has
         # its own register, see ThreadClaim.
         scope = None if loop.is_trio else asyncio_cancel_scope()
+        # Like anyio.to_thread: a caller already cancelled starts nothing.
+        await checkpoint_if_cancelled()
         call = _SyncCall(func, context, loop, ThreadClaim(loop, scope), handling)
         waiter = call.waiter()
         executor = self._executor
@@ -309,7 +312,7 @@ class SyncToAsync(Generic[_P, _R]):
                 target = _thread_sensitive_target()
                 if isinstance(target, SyncThread):
                     call.held = target
-                    if target.submit(call):
+                    if target.submit(call):  # pragma: no branch - closing race
                         break
                 elif target.enqueue(call):  # pragma: no branch - finishing race
                     break
@@ -525,8 +528,8 @@ class AsyncToSync(Generic[_P, _R]):
                 held.exit_blocking()
             if own_loop is not None:
                 own_loop.stop()
-        if box.context is not None:
-            _copy_back(box.context)
+        assert box.context is not None  # set by _run before it stops the executor
+        _copy_back(box.context)
         error = box.error
         if error is not None:
             try:
@@ -548,7 +551,7 @@ class AsyncToSync(Generic[_P, _R]):
         if call is not None:
             # Cancelling the sync_to_async caller cancels this coroutine too.
             call.linked.add(scope)
-            if call.cancelled:
+            if call.cancelled:  # pragma: no cover - cancelled while this task started
                 scope.cancel()
         try:
             with scope:

@@ -569,3 +569,41 @@ def test_wrapper_is_generic_alias_friendly() -> None:
     wrapped: SyncToAsync[[int, int], int] = sync_to_async(add)
     assert isinstance(wrapped, SyncToAsync)
     assert wrapped.func is add
+
+
+@pytest.mark.parametrize("thread_sensitive", [True, False])
+async def test_call_cancelled_before_it_starts_never_runs(
+    thread_sensitive: bool,
+) -> None:
+    ran = threading.Event()
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await sync_to_async(ran.set, thread_sensitive=thread_sensitive)()
+    assert scope.cancelled_caught
+    # The thread-sensitive thread is in order: a later call still runs.
+    await sync_to_async(add)(1)
+    assert not ran.is_set()
+
+
+async def test_check_cancelled_works_in_executor_thread() -> None:
+    started = threading.Event()
+    stopped: list[bool] = []
+
+    def polite() -> None:
+        started.set()
+        while True:
+            try:
+                anyio.from_thread.check_cancelled()
+            except BaseException:
+                stopped.append(True)
+                raise
+            threading.Event().wait(0.001)
+
+    with ThreadPoolExecutor(1) as pool:
+        call = sync_to_async(polite, thread_sensitive=False, executor=pool)
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                await anyio.to_thread.run_sync(started.wait)
+                scope.cancel()
+    assert stopped == [True]

@@ -1,0 +1,199 @@
+"""The private machinery, where public behaviour cannot reach it deterministically."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import anyio
+import anyio.from_thread
+import pytest
+
+from anyio_bridge import _native, _state, async_to_sync, sync_to_async
+from anyio_bridge._threads import LoopThread, SyncThread
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.ran = threading.Event()
+
+    def run(self) -> None:
+        self.ran.set()
+
+
+# -- Loop and Waiter ---------------------------------------------------------------
+
+
+def test_loop_reports_when_it_is_gone(anyio_backend: str) -> None:
+    loops: list[_native.Loop] = []
+
+    async def main() -> None:
+        loop = _native.current_loop()
+        assert loop is _native.current_loop()  # cached per loop
+        assert loop.is_alive()
+        loops.append(loop)
+
+    anyio.run(main, backend=anyio_backend)
+    assert not loops[0].is_alive()
+    assert not loops[0].call_soon_threadsafe(print)
+
+
+def test_current_loop_outside_a_loop() -> None:
+    with pytest.raises(anyio.NoEventLoopError):
+        _native.current_loop()
+
+
+@pytest.mark.anyio
+async def test_waiter_woken_before_the_wait() -> None:
+    waiter = _native.current_loop().new_waiter()
+    waiter._set()  # what wake() schedules on the loop thread
+    with anyio.fail_after(5):
+        await waiter.wait()
+
+
+@pytest.mark.anyio
+async def test_waiter_woken_from_another_thread() -> None:
+    waiter = _native.current_loop().new_waiter()
+    thread = threading.Thread(target=waiter.wake)
+    thread.start()
+    with anyio.fail_after(5):
+        await waiter.wait()
+    thread.join()
+
+
+@pytest.mark.anyio
+async def test_waiter_can_wait_again_after_a_cancelled_wait() -> None:
+    waiter = _native.current_loop().new_waiter()
+    with anyio.move_on_after(0) as scope:
+        await waiter.wait()
+    assert scope.cancelled_caught
+    waiter.wake()
+    with anyio.fail_after(5):
+        await waiter.wait()
+
+
+# -- SyncThread and LoopThread ---------------------------------------------------
+
+
+def test_sync_thread_lifecycle() -> None:
+    thread = SyncThread("test sync thread")
+    first = Recorder()
+    assert thread.submit(first)
+    thread.close()
+    thread.close()  # idempotent
+    assert not thread.submit(Recorder())
+    thread.thread.join(5)
+    assert first.ran.is_set()
+    assert thread.exited
+    settled = threading.Event()
+    thread.on_settle(settled.set)  # already exited: called at once
+    assert settled.is_set()
+
+
+def test_sync_thread_settles_when_it_blocks() -> None:
+    thread = SyncThread("test sync thread")
+    settled = threading.Event()
+    thread.on_settle(settled.set)
+    assert not settled.is_set()
+    thread.enter_blocking()
+    assert settled.is_set()
+    later = threading.Event()
+    thread.on_settle(later.set)  # blocked now: called at once
+    assert later.is_set()
+    thread.exit_blocking()
+    thread.close()
+    thread.thread.join(5)
+
+
+def test_loop_thread_start_failure_is_raised() -> None:
+    with pytest.raises(LookupError):
+        LoopThread("no-such-backend", "test loop")
+
+
+def test_process_state_shutdown_and_fork_reset() -> None:
+    process = _state._Process()
+    sync_thread = process.shared_sync_thread()
+    loop = process.loop_thread("asyncio")
+    assert process.shared_sync_thread() is sync_thread
+    assert process.loop_thread("asyncio") is loop
+    process.shutdown()
+    assert not sync_thread.thread.is_alive()
+    assert not loop.thread.is_alive()
+    process.after_fork_in_child()
+    process.shutdown()  # nothing to stop
+
+
+# -- thread claims ------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_forgetting_claims_detaches_the_thread() -> None:
+    def body() -> tuple[bool, bool]:
+        before = _native.foreign_worker_loop() is not None
+        _native.forget_thread_claims()
+        after = _native.foreign_worker_loop() is not None
+        with pytest.raises(anyio.NoEventLoopError):
+            anyio.from_thread.run_sync(int)
+        return before, after
+
+    assert await sync_to_async(body)() == (True, False)
+    # The next call claims the thread afresh.
+    assert await sync_to_async(anyio.from_thread.run_sync)(int) == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_trio_to_thread_worker_reaches_its_loop() -> None:
+    import trio
+
+    async def where() -> threading.Thread:
+        return threading.current_thread()
+
+    thread = await trio.to_thread.run_sync(async_to_sync(where))
+    assert thread is threading.current_thread()
+
+
+# -- a loop that dies under a pending async_to_sync ------------------------------
+
+
+@pytest.mark.allow_leaks  # an anyio worker of the discarded loop stays parked
+def test_loop_closed_under_pending_call_is_reported() -> None:
+    """pytest-asyncio used to stop loops with calls pending: no hang, an error."""
+    started = threading.Event()
+    errors: list[BaseException] = []
+    finished = threading.Event()
+
+    async def never() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    def worker() -> None:
+        try:
+            async_to_sync(never)()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            finished.set()
+
+    pending: list[asyncio.Future[None]] = []
+
+    async def main() -> None:
+        job = anyio.to_thread.run_sync(worker, abandon_on_cancel=True)
+        pending.append(asyncio.ensure_future(job))
+        await anyio.to_thread.run_sync(started.wait)
+
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda loop, context: None)
+    loop.run_until_complete(main())
+    loop.close()
+    assert finished.wait(10)
+    assert isinstance(errors[0], RuntimeError)
+    assert "closed while" in str(errors[0])
+
+
+def test_pool_prefixes_cover_shared_threads() -> None:
+    names = {
+        _state.process.shared_sync_thread().thread.name,
+        _state.process.loop_thread("asyncio").thread.name,
+    }
+    assert names == {"anyio_bridge thread-sensitive", "anyio_bridge asyncio loop"}
