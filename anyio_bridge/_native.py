@@ -29,16 +29,15 @@ import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from types import TracebackType
+from typing import Any, Protocol, cast
 
 import sniffio
-from anyio.lowlevel import EventLoopToken, current_token
 
-_anyio_threadlocals: Any
-try:  # anyio's private thread-local state, see the module docstring.
-    from anyio._core._eventloop import threadlocals as _anyio_threadlocals
-except ImportError:  # pragma: no cover - only with a future, reorganised anyio
-    _anyio_threadlocals = None
+# anyio's private thread-local state, see the module docstring.  The version
+# range in pyproject.toml pins anyio to releases that have it.
+from anyio._core._eventloop import threadlocals as _anyio_threadlocals
+from anyio.lowlevel import EventLoopToken, current_token
 
 __all__ = [
     "Loop",
@@ -109,6 +108,16 @@ class Loop:
             return self.call_soon_threadsafe(_noop)
         return not self._native.is_closed()
 
+    def task_scope(self) -> TaskScope:
+        """A cancel scope for the current task, cheaper than anyio's.
+
+        Use it as a context manager around the code to cancel; its
+        :meth:`~TaskScope.cancel` may be called from this loop's thread only.
+        """
+        if self.is_trio:
+            return cast(TaskScope, _trio().CancelScope())
+        return _AsyncioTaskScope(sys.modules["asyncio"].current_task())
+
     def new_waiter(self) -> Waiter:
         """A waiter for the current task of this loop (call in the loop's thread)."""
         return _TrioWaiter(self) if self.is_trio else _AsyncioWaiter(self)
@@ -124,6 +133,55 @@ def _noop() -> None:
     pass
 
 
+class TaskScope(Protocol):
+    """What `Loop.task_scope` returns (a ``trio.CancelScope`` on trio)."""
+
+    cancelled_caught: bool
+
+    def cancel(self) -> None: ...
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None: ...
+
+
+class _AsyncioTaskScope:
+    """Cancels one asyncio task natively and swallows only that cancellation."""
+
+    __slots__ = ("_requested", "_task", "cancelled_caught")
+
+    def __init__(self, task: Any) -> None:
+        self._task = task
+        self._requested = False
+        self.cancelled_caught = False
+
+    def cancel(self) -> None:
+        self._requested = True
+        self._task.cancel()
+
+    def __enter__(self) -> _AsyncioTaskScope:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        asyncio = sys.modules["asyncio"]
+        if self._requested and isinstance(exc, asyncio.CancelledError):
+            if sys.version_info >= (3, 11):  # pragma: no branch - CI runs 3.11
+                self._task.uncancel()
+            self.cancelled_caught = True
+            return True
+        return False
+
+
 class Waiter:
     """A one-shot wake-up: a task :meth:`wait`\\ s, any thread :meth:`wake`\\ s.
 
@@ -133,9 +191,8 @@ class Waiter:
 
     __slots__ = ("_loop", "done")
 
-    def __init__(self, loop: Loop) -> None:
-        self._loop = loop
-        self.done = False
+    _loop: Loop
+    done: bool
 
     def wake(self) -> bool:
         """Release the waiter from any thread; ``False`` if the loop is gone."""
@@ -152,7 +209,8 @@ class _AsyncioWaiter(Waiter):
     __slots__ = ("_future",)
 
     def __init__(self, loop: Loop) -> None:
-        super().__init__(loop)
+        self._loop = loop
+        self.done = False
         self._future: Any = None
 
     def _set(self) -> None:
@@ -173,7 +231,8 @@ class _TrioWaiter(Waiter):
     __slots__ = ("_task",)
 
     def __init__(self, loop: Loop) -> None:
-        super().__init__(loop)
+        self._loop = loop
+        self.done = False
         self._task: Any = None
 
     def _set(self) -> None:
@@ -209,11 +268,29 @@ def loop_for_token(token: EventLoopToken) -> Loop:
     return loop
 
 
+class _LastLoop(threading.local):
+    native: Any = None
+    loop: Loop | None = None
+
+
+_last_loop = _LastLoop()
+
+
 def current_loop() -> Loop:
     """The :class:`Loop` running the current task.
 
     :raises anyio.NoEventLoopError: outside a running asyncio or trio loop.
     """
+    native = _current_native()
+    cache = _last_loop
+    if native is not None and native is cache.native:
+        return cache.loop  # type: ignore[return-value]
+    loop = loop_for_token(current_token())
+    cache.native, cache.loop = loop._native, loop
+    return loop
+
+
+def _current_native() -> Any:
     native: Any = None
     try:
         library = sniffio.current_async_library()
@@ -223,10 +300,7 @@ def current_loop() -> Loop:
         native = _trio().lowlevel.current_trio_token()
     elif library == "asyncio":
         native = sys.modules["asyncio"]._get_running_loop()
-    loop = _loops.get(native) if native is not None else None
-    if loop is None:
-        loop = loop_for_token(current_token())
-    return loop
+    return native
 
 
 def running_loop_here() -> bool:
@@ -273,13 +347,29 @@ def asyncio_cancel_scope() -> Any:
     anyio hands exactly this scope to its own worker threads, whose
     ``check_cancelled()`` walks it and its parents.
     """
-    try:
+    global _asyncio_internals
+    if _asyncio_internals is None:
         from anyio._backends._asyncio import _task_states
 
-        task = sys.modules["asyncio"].current_task()
-        return _task_states[task].cancel_scope
-    except (ImportError, KeyError, AttributeError):  # pragma: no cover
-        return None
+        _asyncio_internals = (_task_states, sys.modules["asyncio"].current_task)
+    task_states, current_task = _asyncio_internals
+    state = task_states.get(current_task())
+    return None if state is None else state.cancel_scope
+
+
+_asyncio_internals: tuple[Any, Any] | None = None
+
+
+def asyncio_cancel_requested(scope: Any) -> bool:
+    """Whether *scope* (from `asyncio_cancel_scope`) or an unshielded parent
+    has been cancelled: the test anyio's worker threads use."""
+    while scope is not None:
+        if scope.cancel_called:
+            return True
+        if scope.shield:
+            return False
+        scope = scope._parent_scope
+    return False
 
 
 class ThreadClaim:
@@ -312,43 +402,50 @@ class ThreadClaim:
         Inside, :func:`anyio.from_thread.run`, :func:`anyio.from_thread.run_sync`
         and :func:`anyio.from_thread.check_cancelled` work as in a thread
         started by :func:`anyio.to_thread.run_sync`.  Returns what
-        :func:`leave` needs to restore the previous state, so claims nest.
+        :meth:`leave` needs to restore the previous state, so claims nest.
         """
-        local = _anyio_threadlocals
-        saved: tuple[Any, ...] = (
-            getattr(local, "current_token", None),
-            getattr(local, "current_cancel_scope", None),
-            None,
+        anyio_state: dict[str, Any] = _anyio_threadlocals.__dict__
+        saved_anyio = (
+            anyio_state.get("current_token"),
+            anyio_state.get("current_cancel_scope"),
         )
-        if self.loop.is_trio:
-            data = _trio_thread_data()
-            saved = (*saved[:2], tuple(getattr(data, f, None) for f in _TRIO_FIELDS))
-            # abandon_on_cancel=True makes trio.from_thread.run use the token
-            # (a system task) rather than messages to a host task we don't have.
-            values = (self.loop._native, True, self.trio_cancel_register, [None])
-            _set_fields(data, _TRIO_FIELDS, values)
-        _set_fields(local, _ANYIO_FIELDS, (self.loop.token, self.cancel_scope))
-        return saved
+        anyio_state["current_token"] = self.loop.token
+        anyio_state["current_cancel_scope"] = self.cancel_scope
+        if not self.loop.is_trio:
+            return (saved_anyio, None)
+        trio_state: dict[str, Any] = _trio_thread_data().__dict__
+        saved_trio = (
+            trio_state.get("token"),
+            trio_state.get("abandon_on_cancel"),
+            trio_state.get("cancel_register"),
+            trio_state.get("task_register"),
+        )
+        trio_state["token"] = self.loop._native
+        # abandon_on_cancel=True makes trio.from_thread.run use the token (a
+        # system task) rather than messages to a host task we don't have.
+        trio_state["abandon_on_cancel"] = True
+        trio_state["cancel_register"] = self.trio_cancel_register
+        trio_state["task_register"] = [None]
+        return (saved_anyio, saved_trio)
 
     @staticmethod
     def leave(saved: tuple[Any, ...]) -> None:
-        _set_fields(_anyio_threadlocals, _ANYIO_FIELDS, saved[:2])
-        if saved[2] is not None:
-            _set_fields(_trio_thread_data(), _TRIO_FIELDS, saved[2])
+        """Undo :meth:`enter`, given what it returned."""
+        _restore(_anyio_threadlocals.__dict__, _ANYIO_FIELDS, saved[0])
+        if saved[1] is not None:
+            _restore(_trio_thread_data().__dict__, _TRIO_FIELDS, saved[1])
+
+
+def _restore(state: dict[str, Any], names: tuple[str, ...], values: Any) -> None:
+    for name, value in zip(names, values, strict=True):
+        if value is None:
+            state.pop(name, None)
+        else:
+            state[name] = value
 
 
 _ANYIO_FIELDS = ("current_token", "current_cancel_scope")
 _TRIO_FIELDS = ("token", "abandon_on_cancel", "cancel_register", "task_register")
-
-
-def _set_fields(obj: Any, names: tuple[str, ...], values: tuple[Any, ...]) -> None:
-    if obj is None:  # pragma: no cover - library internals moved; degrade quietly
-        return
-    for name, value in zip(names, values, strict=True):
-        if value is not None:
-            setattr(obj, name, value)
-        elif name in obj.__dict__:
-            delattr(obj, name)
 
 
 def forget_thread_claims() -> None:
@@ -357,7 +454,7 @@ def forget_thread_claims() -> None:
     Called in a child process after :func:`os.fork`: the loop that state points
     to lives in the parent and must never be used from the child.
     """
-    _set_fields(_anyio_threadlocals, _ANYIO_FIELDS, (None, None))
+    _restore(_anyio_threadlocals.__dict__, _ANYIO_FIELDS, (None, None))
     data = _trio_thread_data()
     if data is not None:  # pragma: no branch - trio is loaded in the test run
-        _set_fields(data, _TRIO_FIELDS, (None,) * len(_TRIO_FIELDS))
+        _restore(data.__dict__, _TRIO_FIELDS, (None,) * len(_TRIO_FIELDS))

@@ -27,8 +27,10 @@ from . import _state
 from ._coroutines import iscoroutinefunction, markcoroutinefunction
 from ._native import (
     Loop,
+    TaskScope,
     ThreadClaim,
     Waiter,
+    asyncio_cancel_requested,
     asyncio_cancel_scope,
     current_loop,
     foreign_worker_loop,
@@ -104,7 +106,7 @@ class _SyncCall:
         self.error: BaseException | None = None
         self.cancelled = False
         #: Cancel scopes of coroutines the thread runs through async_to_sync.
-        self.linked: set[CancelScope] = set()
+        self.linked: set[TaskScope] = set()
         self._lock = threading.Lock()
         self._state = _PENDING
         self._waiter: Waiter | None = None
@@ -112,21 +114,36 @@ class _SyncCall:
     # -- worker thread side --
 
     def run(self) -> None:
+        """Run the call in this thread (an own thread: the waiter is already set)."""
+        state = _state.thread_state
+        outer, state.call = state.call, self
+        claim, waiter = self.claim, self._waiter
+        assert claim is not None  # set by the caller
+        assert waiter is not None  # set by the caller
+        saved = claim.enter()
+        try:
+            self.result = self.context.run(self._invoke)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            ThreadClaim.leave(saved)
+            state.call = outer
+            self.func = None
+            waiter.wake()
+
+    def run_in_anyio_worker(self) -> None:
+        """Run the call in an anyio worker thread (the waiter comes on cancel)."""
         with self._lock:
             if self._state is _SKIPPED:  # pragma: no cover - lost a race, see waiter()
                 return
             self._state = _RUNNING
         state = _state.thread_state
         outer, state.call = state.call, self
-        claim = self.claim
-        saved = None if claim is None else claim.enter()
         try:
             self.result = self.context.run(self._invoke)
         except BaseException as exc:
             self.error = exc
         finally:
-            if saved is not None:
-                ThreadClaim.leave(saved)
             state.call = outer
             self.func = None
             with self._lock:
@@ -152,13 +169,11 @@ class _SyncCall:
     # -- loop side --
 
     def waiter(self) -> Waiter | None:
-        """A waiter woken when the thread is done; ``None`` if it never started.
-
-        A call that had not started yet will now never run.
-        """
+        """A waiter woken when the anyio worker is done; ``None`` if it never
+        started (and now never will)."""
         waiter = self.loop.new_waiter()
         with self._lock:
-            if self._state is _PENDING and self.claim is None:
+            if self._state is _PENDING:
                 # Only anyio worker calls can be dropped before they start:
                 # anyio does not run a job whose caller was cancelled.
                 self._state = _SKIPPED
@@ -299,11 +314,16 @@ class SyncToAsync(Generic[_P, _R]):
         # On asyncio anyio's check_cancelled() walks the cancel scope a worker
         # thread was given: give ours the caller's, as anyio does.  Trio has
         # its own register, see ThreadClaim.
-        scope = None if loop.is_trio else asyncio_cancel_scope()
-        # Like anyio.to_thread: a caller already cancelled starts nothing.
-        await checkpoint_if_cancelled()
+        if loop.is_trio:
+            scope = None
+            # Like anyio.to_thread: a caller already cancelled starts nothing.
+            await checkpoint_if_cancelled()
+        else:
+            scope = asyncio_cancel_scope()
+            if asyncio_cancel_requested(scope):
+                await checkpoint_if_cancelled()
         call = _SyncCall(func, context, loop, ThreadClaim(loop, scope), handling)
-        waiter = call.waiter()
+        waiter = call._waiter = loop.new_waiter()
         executor = self._executor
         if executor is not None:
             executor.submit(call.run)
@@ -337,7 +357,9 @@ class SyncToAsync(Generic[_P, _R]):
             await limiter.acquire_on_behalf_of(call)
         try:
             await anyio.to_thread.run_sync(
-                call.run, abandon_on_cancel=True, limiter=limits.unlimited
+                call.run_in_anyio_worker,
+                abandon_on_cancel=True,
+                limiter=limits.unlimited,
             )
         except get_cancelled_exc_class():
             await _await_call(call, call.waiter(), self._abandon)
@@ -547,22 +569,25 @@ class AsyncToSync(Generic[_P, _R]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
-        scope = CancelScope()
-        if call is not None:
-            # Cancelling the sync_to_async caller cancels this coroutine too.
-            call.linked.add(scope)
-            if call.cancelled:  # pragma: no cover - cancelled while this task started
-                scope.cancel()
         try:
-            with scope:
+            if call is None:
                 box.value = await self.awaitable(*args, **kwargs)
-            if scope.cancelled_caught:
-                box.error = loop.new_cancelled()
+            else:
+                # Cancelling the sync_to_async caller cancels this coroutine too.
+                scope = loop.task_scope()
+                call.linked.add(scope)
+                if call.cancelled:  # pragma: no cover - cancelled while starting
+                    scope.cancel()
+                try:
+                    with scope:
+                        box.value = await self.awaitable(*args, **kwargs)
+                finally:
+                    call.linked.discard(scope)
+                if scope.cancelled_caught:
+                    box.error = loop.new_cancelled()
         except BaseException as exc:
             box.error = exc
         finally:
-            if call is not None:
-                call.linked.discard(scope)
             box.context = copy_context()
             executor.stop()
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import pytest
 
 from anyio_bridge import (
@@ -607,3 +608,13 @@ async def test_check_cancelled_works_in_executor_thread() -> None:
                 await anyio.to_thread.run_sync(started.wait)
                 scope.cancel()
     assert stopped == [True]
+
+
+async def test_shielded_caller_runs_despite_outer_cancel() -> None:
+    with anyio.CancelScope() as outer:
+        outer.cancel()
+        with anyio.CancelScope(shield=True):
+            assert await sync_to_async(add)(2, 3) == 5
+            assert await sync_to_async(add, thread_sensitive=False)(2, 3) == 5
+        await anyio.lowlevel.checkpoint()  # the outer cancellation lands here
+    assert outer.cancelled_caught
