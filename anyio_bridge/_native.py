@@ -86,14 +86,19 @@ class Loop:
         return True
 
     def spawn(
-        self, async_fn: Callable[[], Awaitable[object]], context: contextvars.Context
+        self,
+        async_fn: Callable[[], Awaitable[object]],
+        context: contextvars.Context | None = None,
     ) -> bool:
         """Start ``async_fn()`` as a new task on this loop, in *context*.
 
         For use from other threads; does not wait.  The task must not raise: on
         trio it is a system task, whose errors would crash the whole run.
-        Returns ``False`` if the loop has finished.
+        Returns ``False`` if the loop has finished.  *context* defaults to a
+        copy of the current one.
         """
+        if context is None:
+            context = contextvars.copy_context()
         if self.is_trio:
             spawn_system_task = _trio().lowlevel.spawn_system_task
             return self.call_soon_threadsafe(

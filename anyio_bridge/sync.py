@@ -347,25 +347,35 @@ class SyncToAsync(Generic[_P, _R]):
         handling: BaseException | None,
     ) -> _SyncCall:
         call = _SyncCall(func, context, loop, None, handling)
-        limits = _limits(loop)
-        limiter = self._limiter or limits.default
-        # The limiter is held here, not by anyio, so that a cancelled caller
-        # that waits for its thread keeps the thread counted until it ends.
-        try:
-            limiter.acquire_on_behalf_of_nowait(call)
-        except WouldBlock:
-            await limiter.acquire_on_behalf_of(call)
+        # anyio is told to abandon the thread on cancellation so that we hear
+        # of it at once (to pass it on); unless abandon_on_cancel, we then
+        # wait for the thread ourselves.  The limiter must keep counting the
+        # thread until it really ends: trio's to_thread does that, anyio's
+        # asyncio backend releases at once, so there we hold it ourselves.
+        if loop.is_trio:
+            limiter, held = self._limiter, None
+        else:
+            limits = _limits(loop)
+            limiter, held = limits.unlimited, self._limiter or limits.default
+            try:
+                held.acquire_on_behalf_of_nowait(call)
+            except WouldBlock:
+                await held.acquire_on_behalf_of(call)
         try:
             await anyio.to_thread.run_sync(
-                call.run_in_anyio_worker,
-                abandon_on_cancel=True,
-                limiter=limits.unlimited,
+                call.run_in_anyio_worker, abandon_on_cancel=True, limiter=limiter
             )
         except get_cancelled_exc_class():
-            await _await_call(call, call.waiter(), self._abandon)
+            waiter = call.waiter()
+            if held is not None and self._abandon and waiter is not None:
+                # Abandoned, but the thread still runs: count it until it ends.
+                loop.spawn(functools.partial(_release_after, waiter, held, call))
+                held = None
+            await _await_call(call, waiter, self._abandon)
             raise  # pragma: no cover - _await_call always re-raises
         finally:
-            limiter.release_on_behalf_of(call)
+            if held is not None:
+                held.release_on_behalf_of(call)
         return call
 
     def __get__(self, parent: Any, objtype: Any) -> Callable[..., Any]:
@@ -374,7 +384,19 @@ class SyncToAsync(Generic[_P, _R]):
         return functools.update_wrapper(bound, self.func)
 
 
+async def _release_after(
+    waiter: Waiter, limiter: CapacityLimiter, call: object
+) -> None:
+    try:
+        with CancelScope(shield=True):
+            await waiter.wait()
+    finally:
+        limiter.release_on_behalf_of(call)
+
+
 class _Limits:
+    """anyio's default thread limiter for one asyncio loop, and an unbounded one."""
+
     __slots__ = ("default", "unlimited")
 
     def __init__(self) -> None:

@@ -618,3 +618,42 @@ async def test_shielded_caller_runs_despite_outer_cancel() -> None:
             assert await sync_to_async(add, thread_sensitive=False)(2, 3) == 5
         await anyio.lowlevel.checkpoint()  # the outer cancellation lands here
     assert outer.cancelled_caught
+
+
+@pytest.mark.parametrize("abandon", [False, True])
+async def test_cancelled_call_keeps_its_thread_counted(abandon: bool) -> None:
+    """A thread still running after its caller was cancelled holds its token."""
+    limiter = anyio.CapacityLimiter(1)
+    started = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def first() -> None:
+        started.set()
+        release.wait(10)
+        order.append("first ended")
+
+    def second() -> None:
+        order.append("second started")
+
+    first_scope = anyio.CancelScope()
+
+    async def run_first() -> None:
+        with first_scope:
+            await sync_to_async(
+                first,
+                thread_sensitive=False,
+                limiter=limiter,
+                abandon_on_cancel=abandon,
+            )()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_first)
+        await anyio.to_thread.run_sync(started.wait)
+        first_scope.cancel()
+        tg.start_soon(sync_to_async(second, thread_sensitive=False, limiter=limiter))
+        await anyio.wait_all_tasks_blocked()
+        assert order == []
+        assert limiter.statistics().tasks_waiting == 1
+        release.set()
+    assert order == ["first ended", "second started"]
