@@ -1,0 +1,56 @@
+"""Development sessions: ``nox`` runs lint, typecheck and tests; see ``nox -l``.
+
+* ``nox -s tests`` runs the test suite on every supported Python that is
+  installed (missing interpreters are skipped), ``nox -s tests-3.12`` on one;
+  arguments after ``--`` go to pytest.
+* ``nox -s lint``, ``nox -s typecheck`` and ``nox -s docs`` run ruff, mypy and
+  ``mkdocs build --strict``.
+* ``nox -s bench`` runs ``benchmarks/bench_sync.py``; arguments after ``--`` go
+  to it (for example ``nox -s bench -- --quick --output /tmp/sync.md``).
+"""
+
+from __future__ import annotations
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.error_on_missing_interpreters = False
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pytest, with coverage) on one Python version."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff (nothing is rewritten)."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package with mypy in strict mode."""
+    session.install("-e", ".[lint]")
+    session.run("mypy", "--strict", "anyio_bridge")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site, failing on any warning or broken link."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the sync/async bridge benchmark; it rewrites benchmarks/results/."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/bench_sync.py", *session.posargs)
