@@ -1,0 +1,21 @@
+"""Serve WSGI (PEP 3333) applications from ASGI servers, on asyncio and trio.
+
+:class:`WsgiToAsgi` wraps a WSGI application into an ASGI 3 application.  Each
+request runs the application on a worker thread, at most ``limiter`` at once;
+the request body streams into ``wsgi.input`` as the application reads it and
+the response streams out with bounded buffering.  See
+``docs/wsgi-integration.md`` for the behaviour in full.
+"""
+
+from __future__ import annotations
+
+from ._wsgi import WsgiToAsgi, WsgiToAsgiInstance
+from ._wsgi_environ import ClientDisconnected, FileWrapper, RequestBodyTooLarge
+
+__all__ = [
+    "ClientDisconnected",
+    "FileWrapper",
+    "RequestBodyTooLarge",
+    "WsgiToAsgi",
+    "WsgiToAsgiInstance",
+]
