@@ -161,6 +161,7 @@ class WsgiToAsgiInstance:
         self._status: int | None = None
         self._headers: Headers = []
         self._started = False  # the start left the thread: no more changes
+        self._streaming = False  # part of the response was handed over
         self._remaining: int | None = None  # Content-Length left to send
         self._head = False
         self._buffer: list[bytes] = []
@@ -255,9 +256,10 @@ class WsgiToAsgiInstance:
         if limit is not None and len(body) > limit:
             await _simple_response(send, 413)
             return
+        self._received = len(body)
+        self._reader_failure: Exception | None = None
         if message.get("more_body", False):
             self._body_done = False
-            self._received = len(body)
             environ["wsgi.input"] = InputStream(body, self._pull_body)
         else:
             environ["wsgi.input"] = BytesIO(body)
@@ -289,11 +291,21 @@ class WsgiToAsgiInstance:
     ) -> None:
         if not await self._send_items(send):
             return
+        # The body or the response streams: a reader task feeds the body to
+        # the thread and then watches for the client leaving.  Errors are
+        # raised after the task group, so the server sees them unwrapped.
+        failure: Exception | None = None
         async with create_task_group() as tg:
             tg.start_soon(self._read_body, receive)
-            while await self._send_items(send):
-                pass
+            try:
+                while await self._send_items(send):
+                    pass
+            except Exception as exc:
+                failure = exc
             tg.cancel_scope.cancel()
+        failure = failure or self._reader_failure
+        if failure is not None:
+            raise failure
 
     async def _send_items(self, send: Callable[[Any], Any]) -> bool:
         """Wait for the thread's next items and send them; ``False`` once done."""
@@ -360,6 +372,13 @@ class WsgiToAsgiInstance:
 
     async def _read_body(self, receive: Callable[[], Any]) -> None:
         """Feed the request body to the thread, then watch for a disconnect."""
+        try:
+            await self._receive_body(receive)
+        except Exception as exc:
+            self._reader_failure = exc
+            self._abort(ClientDisconnected("receiving the request failed"))
+
+    async def _receive_body(self, receive: Callable[[], Any]) -> None:
         lock = self._lock
         limit = self._settings.max_body_size
         received = self._received
@@ -571,6 +590,7 @@ class WsgiToAsgiInstance:
             self._buffered += len(data)
             if self._buffered >= self._settings.send_buffer_size and not done:
                 self._post(self._flush(more=True))
+                self._streaming = True
                 self._wait_for_room()
         return done
 
@@ -606,9 +626,9 @@ class WsgiToAsgiInstance:
         else:
             request = f"{self.scope.get('method')} {self.scope.get('path')}"
             logger.error("Exception in WSGI application (%s)", request, exc_info=exc)
-        started = self._started
+        # Until a first part was handed over, a 500 can still replace it all.
         self._started = True
-        return (_ERROR, None if started else (500, []), exc)
+        return (_ERROR, None if self._streaming else (500, []), exc)
 
     def start_response(
         self,
