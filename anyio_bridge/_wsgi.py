@@ -124,6 +124,18 @@ class _Settings:
         return limiter
 
 
+class _Nobody:
+    """Stands for "no waiter": waking it does nothing."""
+
+    __slots__ = ()
+
+    def wake(self) -> bool:
+        return False
+
+
+_NOBODY: Final = _Nobody()
+
+
 class _Aborted(Exception):
     """Internal: stop iterating, the request was aborted."""
 
@@ -170,13 +182,14 @@ class WsgiToAsgiInstance:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._outbox: deque[tuple[Any, ...]] = deque()
-        self._waiter: Waiter | None = None
+        self._waiter: Waiter | _Nobody = _NOBODY
         self._inbox: deque[bytes] = deque()
         self._inbox_size = 0
         self._body_done = True
         self._body_error: BaseException | None = None
         self._body_wanted = False
-        self._reader_waiter: Waiter | None = None
+        self._reader_waiter: Waiter | _Nobody = _NOBODY
+        self._reader_started = False
         self._pending = 0
         self._aborted: BaseException | None = None
         self._thread_done = False
@@ -296,6 +309,7 @@ class WsgiToAsgiInstance:
         # raised after the task group, so the server sees them unwrapped.
         failure: Exception | None = None
         async with create_task_group() as tg:
+            self._reader_started = True
             tg.start_soon(self._read_body, receive)
             try:
                 while await self._send_items(send):
@@ -367,8 +381,7 @@ class WsgiToAsgiInstance:
     def _sent(self, size: int) -> None:
         with self._lock:
             self._pending -= size
-            if self._pending <= self._settings.send_buffer_size:
-                self._changed.notify_all()
+            self._changed.notify_all()
 
     async def _read_body(self, receive: Callable[[], Any]) -> None:
         """Feed the request body to the thread, then watch for a disconnect."""
@@ -415,12 +428,10 @@ class WsgiToAsgiInstance:
 
     def _abort(self, reason: BaseException) -> None:
         with self._lock:
-            if self._aborted is None:
-                self._aborted = reason
+            self._aborted = self._aborted or reason
             self._changed.notify_all()
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            waiter.wake()
+            waiter, self._waiter = self._waiter, _NOBODY
+        waiter.wake()
         self._claim.cancel()
 
     def _let_go(self) -> None:
@@ -446,9 +457,8 @@ class WsgiToAsgiInstance:
     def _post(self, item: tuple[Any, ...]) -> None:
         with self._lock:
             self._outbox.append(item)
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            waiter.wake()
+            waiter, self._waiter = self._waiter, _NOBODY
+        waiter.wake()
 
     def _pull_body(self) -> bytes:
         """The next piece of request body, waiting for it if need be."""
@@ -457,7 +467,7 @@ class WsgiToAsgiInstance:
                 if self._inbox:
                     data = self._inbox.popleft()
                     self._inbox_size -= len(data)
-                    waiter, self._reader_waiter = self._reader_waiter, None
+                    waiter, self._reader_waiter = self._reader_waiter, _NOBODY
                     break
                 if self._body_error is not None:
                     raise self._body_error
@@ -465,18 +475,15 @@ class WsgiToAsgiInstance:
                     raise ClientDisconnected("the client disconnected")
                 if self._body_done:
                     return b""
-                if not self._body_wanted:
-                    self._body_wanted = True
+                self._body_wanted = True
+                if not self._reader_started:
+                    # Wake the request task: it starts the reader task.
+                    self._reader_started = True
                     self._outbox.append((_WANT_BODY,))
-                    waiter, self._waiter = self._waiter, None
-                    if waiter is not None:
-                        waiter.wake()
-                    reader, self._reader_waiter = self._reader_waiter, None
-                    if reader is not None:
-                        reader.wake()
+                    self._waiter.wake()
+                    self._waiter = _NOBODY
                 self._changed.wait()
-        if waiter is not None:
-            waiter.wake()
+        waiter.wake()  # the reader may read ahead again
         return data
 
     def _run(self) -> Callable[[], None]:
@@ -494,12 +501,11 @@ class WsgiToAsgiInstance:
             abandoned = self._abandoned
             if not abandoned:
                 self._outbox.append(final)
-                waiter, self._waiter = self._waiter, None
+                self._waiter.wake()
+                self._waiter = _NOBODY
         if abandoned:
             # Nobody waits for this request any more: give the token back.
             self._loop.call_soon_threadsafe(self._release)
-        elif waiter is not None:
-            waiter.wake()
 
     def _run_app(self) -> tuple[Any, ...]:
         claim = self._claim

@@ -1118,3 +1118,228 @@ async def test_unknown_scope_type_is_refused() -> None:
 
     with pytest.raises(ValueError, match="'other'"):
         await WsgiToAsgi(hello)({"type": "other"}, receive, send)
+
+
+# -- edges ----------
+
+
+async def test_receive_failure_reaches_the_server() -> None:
+    finished = threading.Event()
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        try:
+            with pytest.raises(ClientDisconnected):
+                environ["wsgi.input"].read(10)
+        finally:
+            finished.set()
+        start_response("200 OK", [])
+        return []
+
+    calls = 0
+
+    async def receive() -> Message:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return {"type": "http.request", "body": b"", "more_body": True}
+        raise ConnectionResetError("receive broke")
+
+    with pytest.raises(ConnectionResetError, match="receive broke"):
+        await request(WsgiToAsgi(app), http_scope("POST"), receive=receive)
+    assert await anyio.to_thread.run_sync(finished.wait, WAIT)
+
+
+async def test_extra_empty_request_messages_are_ignored() -> None:
+    closed = threading.Event()
+    wrote = threading.Event()
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        try:
+            yield b"x" * 300_000
+            wrote.set()
+            while True:
+                yield b"y" * 65536
+        finally:
+            closed.set()
+
+    messages: list[Message] = [
+        {"type": "http.request", "body": b"", "more_body": False},
+        {"type": "http.request", "body": b"", "more_body": False},
+        {"type": "http.disconnect"},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Message:
+        if len(messages) == 2:
+            assert await anyio.to_thread.run_sync(wrote.wait, WAIT)
+        return messages.pop(0)
+
+    response = await request(WsgiToAsgi(app), receive=receive)
+    assert not response.complete
+    assert await anyio.to_thread.run_sync(closed.wait, WAIT)
+
+
+async def test_head_with_a_file_wrapper_sends_no_path(tmp_path: Any) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"abc")
+    app = WsgiToAsgi(file_app(str(path), length=3))
+    response = await request(app, http_scope("HEAD", extensions=PATHSEND))
+    assert response.header(b"content-length") == b"3"
+    assert response.body == b""
+    assert response.complete
+
+
+async def test_lifespan_ignores_unknown_messages() -> None:
+    messages = [
+        {"type": "lifespan.unknown"},
+        {"type": "lifespan.startup"},
+        {"type": "lifespan.shutdown"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await WsgiToAsgi(hello)({"type": "lifespan"}, receive, send)
+    assert [m["type"] for m in sent] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
+
+
+async def test_iterating_wsgi_input_directly() -> None:
+    lines: list[bytes] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        lines.extend(environ["wsgi.input"])
+        start_response("200 OK", [])
+        return []
+
+    await request(WsgiToAsgi(app), http_scope("POST"), [b"a\nb", b"\nc"])
+    assert lines == [b"a\n", b"b\n", b"c"]
+
+
+async def test_many_distinct_header_names() -> None:
+    seen: list[Environ] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        seen.append(environ)
+        start_response("200 OK", [])
+        return []
+
+    headers = [(f"x-name-{i}".encode(), b"v") for i in range(600)]
+    await request(WsgiToAsgi(app), http_scope(headers=headers))
+    assert all(seen[0][f"HTTP_X_NAME_{i}"] == "v" for i in range(600))
+
+
+def test_error_stream_is_a_writable_text_stream() -> None:
+    from anyio_bridge._wsgi_environ import ERRORS
+
+    assert ERRORS.writable()
+    with pytest.raises(TypeError, match="takes str"):
+        ERRORS.write(b"bytes")  # type: ignore[arg-type]
+
+
+def test_pool_threads_retire_when_idle() -> None:
+    from anyio_bridge._pool import WorkerPool
+
+    pool = WorkerPool(idle_timeout=0.01)
+    ran = threading.Event()
+    after = threading.Event()
+
+    def job() -> Callable[[], object]:
+        ran.set()
+        return after.set
+
+    pool.submit(job)
+    assert ran.wait(WAIT)
+    assert after.wait(WAIT)
+    (thread,) = pool.threads
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert pool.threads == set()
+    # A retired pool starts a new thread for the next job.
+    second = threading.Event()
+    pool.submit(lambda: second.set())  # type: ignore[func-returns-value]
+    assert second.wait(WAIT)
+    for thread in list(pool.threads):
+        thread.join(WAIT)
+
+
+def test_pool_reuses_an_idle_thread() -> None:
+    from anyio_bridge._pool import WorkerPool
+
+    pool = WorkerPool(idle_timeout=WAIT)
+    idle = threading.Event()
+    names: list[threading.Thread] = []
+
+    def job() -> Callable[[], object]:
+        names.append(threading.current_thread())
+        return idle.set
+
+    pool.submit(job)
+    assert idle.wait(WAIT)
+    idle.clear()
+    pool.submit(job)
+    assert idle.wait(WAIT)
+    assert names[0] is names[1]
+    pool.idle_timeout = 0.01
+    pool.submit(lambda: None)  # wakes it; it then retires quickly
+    for thread in list(pool.threads):
+        thread.join(WAIT)
+        assert not thread.is_alive()
+
+
+def test_pool_thread_takes_a_job_submitted_as_it_retires() -> None:
+    """A job queued for an idle thread is never stranded by its retirement."""
+    from queue import Empty
+
+    from anyio_bridge._pool import WorkerPool
+
+    pool = WorkerPool(idle_timeout=WAIT)
+    done = threading.Event()
+
+    class Jobs:
+        """A queue whose first wait times out although a job is there."""
+
+        def __init__(self) -> None:
+            self.items: list[Any] = []
+            self.timed_out = False
+
+        def put(self, job: Any) -> None:
+            self.items.append(job)
+
+        def empty(self) -> bool:
+            return not self.items
+
+        def get(self, timeout: float) -> Any:
+            if not self.timed_out:
+                self.timed_out = True
+                pool._idle -= 1  # as submit() does, then the "race"
+                self.items.append(lambda: done.set())
+                raise Empty
+            if self.items:
+                return self.items.pop(0)
+            raise Empty  # idle: the thread retires now
+
+    pool._jobs = Jobs()  # type: ignore[assignment]
+    pool.submit(lambda: None)
+    assert done.wait(WAIT)
+    for thread in list(pool.threads):
+        thread.join(WAIT)
+        assert not thread.is_alive()
+
+
+def test_pool_forgets_its_threads_after_fork() -> None:
+    from anyio_bridge._pool import WorkerPool
+
+    pool = WorkerPool()
+    pool._idle = 3
+    pool.threads.add(threading.current_thread())
+    pool.after_fork_in_child()
+    assert pool._idle == 0
+    assert pool.threads == set()
