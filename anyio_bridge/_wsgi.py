@@ -8,10 +8,12 @@ One request is one :class:`WsgiToAsgiInstance`, shared by two sides:
 
 They talk through the instance's fields, guarded by one lock:
 
-* thread → loop: an *outbox* of response items.  The thread appends and, if
-  the request task is parked on a waiter, wakes it natively (one
-  ``call_soon_threadsafe``).  The common case, a response that fits in the
-  send buffer, is a single item: one round trip per request.
+* thread → loop: an *outbox* of response items.  Each body part is handed
+  over as soon as the application produces it (PEP 3333 wants that, and a
+  streamed response must not wait for a buffer to fill); the thread wakes the
+  request task natively only if it is parked.  Parts that arrive together
+  are sent as one message, so a response made in one go -- the common case --
+  costs one wake-up and two ``send`` calls.
 * loop → thread: the *inbox* of request body pieces, filled by a reader task
   that only exists when the body or the response is streamed, and the
   ``aborted`` flag (client gone, request cancelled), both signalled through a
@@ -176,8 +178,7 @@ class WsgiToAsgiInstance:
         self._streaming = False  # part of the response was handed over
         self._remaining: int | None = None  # Content-Length left to send
         self._head = False
-        self._buffer: list[bytes] = []
-        self._buffered = 0
+        self._last = b""  # the part that completes a Content-Length
         # Shared, under _lock.
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -322,7 +323,11 @@ class WsgiToAsgiInstance:
             raise failure
 
     async def _send_items(self, send: Callable[[Any], Any]) -> bool:
-        """Wait for the thread's next items and send them; ``False`` once done."""
+        """Wait for the thread's next items and send them; ``False`` once done.
+
+        Body parts that arrived together go out as one message: a response
+        made in one go (the common case) is one start and one body message.
+        """
         lock = self._lock
         while True:
             with lock:
@@ -334,49 +339,56 @@ class WsgiToAsgiInstance:
                     break
                 waiter = self._waiter = self._loop.new_waiter()
             await waiter.wait()
+        start: Start | None = None
+        parts: list[bytes] = []
         for item in items:
             kind = item[0]
+            if kind == _BODY:
+                start = start or item[1]
+                parts.append(item[2])
+                if item[3]:
+                    continue
+                self._release()
+                await self._send_body(send, start, parts, more=False)
+                return False
+            if parts:
+                await self._send_body(send, start, parts, more=True)
+                start, parts = None, []
             if kind == _WANT_BODY:
                 continue
-            start = item[1]
-            if kind == _BODY:
-                data = item[2]
-                more = item[3]
-                if not more:
-                    self._release()
-                if start is not None:
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": start[0],
-                            "headers": start[1],
-                        }
-                    )
-                await send(
-                    {"type": "http.response.body", "body": data, "more_body": more}
-                )
-                if more:
-                    self._sent(len(data))
-                    continue
-            elif kind == _ERROR:
-                self._release()
+            self._release()
+            if kind == _ERROR:
                 error = item[2]
-                if start is None:
+                if item[1] is None:
                     raise error
                 status = 413 if isinstance(error, RequestBodyTooLarge) else 500
                 await _simple_response(send, status)
             else:  # _PATHSEND
-                self._release()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": start[0],
-                        "headers": start[1],
-                    }
-                )
+                await self._send_body(send, item[1], [], more=True)
                 await send({"type": "http.response.pathsend", "path": item[2]})
             return False
+        if parts:
+            await self._send_body(send, start, parts, more=True)
         return True
+
+    async def _send_body(
+        self,
+        send: Callable[[Any], Any],
+        start: Start | None,
+        parts: list[bytes],
+        *,
+        more: bool,
+    ) -> None:
+        if start is not None:
+            await send(
+                {"type": "http.response.start", "status": start[0], "headers": start[1]}
+            )
+            if not parts:
+                return
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        await send({"type": "http.response.body", "body": data, "more_body": more})
+        if more:
+            self._sent(len(data))
 
     def _sent(self, size: int) -> None:
         with self._lock:
@@ -453,12 +465,6 @@ class WsgiToAsgiInstance:
             self._limiter.release_on_behalf_of(self)
 
     # -- the worker thread -----------------------------------------------------
-
-    def _post(self, item: tuple[Any, ...]) -> None:
-        with self._lock:
-            self._outbox.append(item)
-            waiter, self._waiter = self._waiter, _NOBODY
-        waiter.wake()
 
     def _pull_body(self) -> bytes:
         """The next piece of request body, waiting for it if need be."""
@@ -549,11 +555,11 @@ class WsgiToAsgiInstance:
                     break
         if self._status is None:
             raise RuntimeError("the WSGI application did not call start_response()")
-        return self._flush(more=False)
+        return self._final()
 
     def _pathsend_path(self, wrapper: FileWrapper) -> str | None:
         """The path to hand to the server instead of reading *wrapper*, if any."""
-        if self._status is None or self._head or self._buffer:
+        if self._status is None or self._head or self._started:
             return None
         extensions = self.scope.get("extensions") or {}
         if "http.response.pathsend" not in extensions:
@@ -577,7 +583,7 @@ class WsgiToAsgiInstance:
         return path
 
     def _add(self, data: bytes) -> bool:
-        """Buffer response bytes; ``True`` when the response is complete."""
+        """Hand response bytes over; ``True`` when the response is complete."""
         if self._aborted is not None:
             raise _Aborted
         if self._status is None:
@@ -591,25 +597,25 @@ class WsgiToAsgiInstance:
                 data = data[:remaining]
                 done = True
             self._remaining = remaining - len(data)
-        if data:
-            self._buffer.append(data)
-            self._buffered += len(data)
-            if self._buffered >= self._settings.send_buffer_size and not done:
-                self._post(self._flush(more=True))
-                self._streaming = True
-                self._wait_for_room()
+        if data and not done:
+            # Handed over at once: the request task may be sending already,
+            # or the application may block before its next part.
+            start = self._take_start()
+            with self._lock:
+                self._outbox.append((_BODY, start, data, True))
+                self._pending += len(data)
+                self._waiter.wake()
+                self._waiter = _NOBODY
+            self._streaming = True
+            self._wait_for_room()
+        elif data:
+            self._last = data
         return done
 
-    def _flush(self, *, more: bool) -> tuple[Any, ...]:
-        buffer = self._buffer
-        data = buffer[0] if len(buffer) == 1 else b"".join(buffer)
-        self._buffer = []
-        self._buffered = 0
-        start = self._take_start()
-        if more:
-            with self._lock:
-                self._pending += len(data)
-        return (_BODY, start, data, more)
+    def _final(self) -> tuple[Any, ...]:
+        """The last body item: whatever is left, and the start if still here."""
+        data, self._last = self._last, b""
+        return (_BODY, self._take_start(), data, False)
 
     def _take_start(self) -> Start | None:
         if self._started:
@@ -620,6 +626,8 @@ class WsgiToAsgiInstance:
 
     def _wait_for_room(self) -> None:
         limit = self._settings.send_buffer_size
+        if self._pending <= limit:
+            return
         with self._lock:
             while self._pending > limit and self._aborted is None:
                 self._changed.wait()
@@ -665,9 +673,6 @@ class WsgiToAsgiInstance:
         self._status, self._headers, self._remaining = _parse_start(
             status, response_headers
         )
-        if self._buffer:  # written for the response being replaced
-            self._buffer = []
-            self._buffered = 0
         return self._write
 
     def _write(self, data: bytes) -> None:

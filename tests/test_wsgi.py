@@ -570,24 +570,28 @@ async def test_backpressure_holds_the_app_back() -> None:
     assert len(response.body) == 1000 * 1024
 
 
-async def test_the_first_chunk_is_sent_before_the_next_is_made() -> None:
-    first_seen = threading.Event()
+@pytest.mark.parametrize("size", [1, 300_000])
+async def test_each_part_is_sent_before_the_next_is_made(size: int) -> None:
+    """Small parts stream too (server-sent events, progress output)."""
+    seen = [threading.Event() for _ in range(3)]
 
     def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
-        start_response("200 OK", [])
-        yield b"x" * 300_000
-        assert first_seen.wait(WAIT)
-        yield b"second"
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        for index in range(3):
+            yield str(index).encode() * size
+            assert seen[index].wait(WAIT)
 
     response = Response()
 
     async def send(message: Message) -> None:
         response.messages.append(message)
-        if message.get("body", b"").startswith(b"x"):
-            first_seen.set()
+        body = message.get("body", b"")
+        if body:
+            seen[int(body[:1])].set()
 
-    await request(WsgiToAsgi(app), send=send, response=response)
-    assert response.body.endswith(b"second")
+    await request(WsgiToAsgi(validator(app)), send=send, response=response)
+    assert response.body == b"0" * size + b"1" * size + b"2" * size
+    assert response.complete
 
 
 # -- start_response rules ----------
@@ -631,8 +635,7 @@ async def test_second_start_response_needs_exc_info() -> None:
 
 async def test_exc_info_before_the_start_replaces_the_response() -> None:
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        write = start_response("200 OK", [("Content-Type", "text/html")])
-        write(b"partial")
+        start_response("200 OK", [("Content-Type", "text/html")])
         try:
             raise KeyError("oops")
         except KeyError:
@@ -722,7 +725,7 @@ async def test_app_error_before_start_gives_logged_500(
 
 
 async def test_iteration_error_before_anything_sent_gives_500() -> None:
-    body = Closing([b"a", b"b"], fail_at=1)
+    body = Closing([b"a", b"b"], fail_at=0)
     response = await request(WsgiToAsgi(app_returning(body)))
     assert response.status == 500
     assert body.closed.is_set()
@@ -746,9 +749,13 @@ async def test_close_error_is_a_500_if_nothing_was_sent(
             super().close()
             raise OSError("close failed")
 
-    body = FailingClose([b"ok"])
+    body = FailingClose([])
     response = await request(WsgiToAsgi(app_returning(body)))
     assert response.status == 500
+    # Once a part was handed over, the error aborts the response.
+    body = FailingClose([b"ok"])
+    with pytest.raises(OSError, match="close failed"):
+        await request(WsgiToAsgi(app_returning(body)))
     # An error in close() after an iteration error is logged, not lost.
     body = FailingClose([b"ok"], fail_at=0)
     response = await request(WsgiToAsgi(app_returning(body)))
