@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
+from . import _serve
 from ._version import __version__
 
 BACKENDS = ("asyncio", "trio")
+#: Environment variable with the default of ``serve --bind``.
+BIND_VARIABLE = "ANYIO_BRIDGE_BIND"
+
+_T = TypeVar("_T")
 
 
 def available_backends() -> dict[str, bool]:
@@ -29,6 +36,112 @@ def _info() -> int:
     return 0
 
 
+def _argument_type(parse: Callable[[str], _T]) -> Callable[[str], _T]:
+    """An argparse ``type=`` that reports :class:`_serve.UsageError` as usage."""
+
+    def convert(text: str) -> _T:
+        try:
+            return parse(text)
+        except _serve.UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise _serve.UsageError(f"expected a whole number of 1 or more, got {text!r}")
+    return int(text)
+
+
+def _root_path(text: str) -> str:
+    if text and not text.startswith("/"):
+        raise _serve.UsageError(f"{text!r} does not start with '/'")
+    return text
+
+
+def _add_serve_arguments(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "app",
+        metavar="MODULE:APP",
+        type=_argument_type(_serve.parse_app_spec),
+        help="where the WSGI application is, e.g. myproject.wsgi:application",
+    )
+    serve.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="asyncio",
+        help="event loop to serve on (default: asyncio)",
+    )
+    serve.add_argument(
+        "--bind",
+        metavar="HOST:PORT",
+        type=_argument_type(_serve.parse_bind),
+        # A string default goes through `type` too.
+        default=os.environ.get(BIND_VARIABLE)
+        or f"{_serve.DEFAULT_HOST}:{_serve.DEFAULT_PORT}",
+        help=(
+            f"address to listen on (default: ${BIND_VARIABLE} if set, else "
+            "127.0.0.1:8000; port 0 picks a free port; IPv6 as [::1]:8000)"
+        ),
+    )
+    serve.add_argument(
+        "--workers",
+        metavar="N",
+        type=_argument_type(_positive_int),
+        default=1,
+        help="worker processes (default: 1, serving in this process)",
+    )
+    serve.add_argument(
+        "--threads",
+        metavar="N",
+        type=_argument_type(_positive_int),
+        default=None,
+        help=(
+            "requests running the application at once, per worker "
+            "(WsgiToAsgi's limiter; default: anyio's 40)"
+        ),
+    )
+    serve.add_argument(
+        "--root-path",
+        metavar="PATH",
+        type=_argument_type(_root_path),
+        default="",
+        help="URL prefix the application is mounted under (its SCRIPT_NAME)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=_serve.LOG_LEVELS,
+        default="info",
+        help="hypercorn's log level (default: info)",
+    )
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    host, port = args.bind
+    options = _serve.ServeOptions(
+        app=args.app,
+        backend=args.backend,
+        host=host,
+        port=port,
+        workers=args.workers,
+        threads=args.threads,
+        root_path=args.root_path,
+        log_level=args.log_level,
+    )
+    try:
+        return _serve.serve(options)
+    except _serve.ServeError as exc:
+        if exc.details:
+            print(exc.details, end="", file=sys.stderr)
+        print(f"anyio-bridge serve: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        # Ctrl-C before the server took over the signal (while importing).
+        print("anyio-bridge serve: interrupted", file=sys.stderr)
+        return _serve.INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(
@@ -42,7 +155,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser(
         "info", help="print the version and the usable backends (default)"
     )
-    parser.parse_args(argv)
+    _add_serve_arguments(
+        commands.add_parser(
+            "serve",
+            help="serve a WSGI application with hypercorn, on asyncio or trio",
+            description=(
+                "Import the WSGI application MODULE:APP, wrap it in "
+                "anyio_bridge.wsgi.WsgiToAsgi and serve it with hypercorn until "
+                "Ctrl-C (SIGINT) or SIGTERM. MODULE is a dotted module name, "
+                "imported with the current directory first on sys.path, or the "
+                "path of a .py file."
+            ),
+        )
+    )
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _run_serve(args)
     return _info()
 
 
