@@ -1,0 +1,605 @@
+"""Tests for anyio_bridge.server (and the MessageQueue it hands out)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import pytest
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from anyio_bridge.server import ApplicationInstance, MessageQueue, StatelessServer
+
+if sys.version_info < (3, 11):  # pragma: no cover - the suite runs on 3.11+ too
+    from exceptiongroup import BaseExceptionGroup
+
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+pytestmark = pytest.mark.anyio
+
+
+# --------------------------------------------------------------------------
+# A small server: handle() takes its orders from the test
+# --------------------------------------------------------------------------
+
+
+class Ended:
+    """Records how each application instance ended, by scope ID."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, str] = {}
+        self.events: dict[str, anyio.Event] = {}
+
+    def event(self, scope_id: str) -> anyio.Event:
+        return self.events.setdefault(scope_id, anyio.Event())
+
+    def record(self, scope_id: str, outcome: str) -> None:
+        self.outcomes[scope_id] = outcome
+        self.event(scope_id).set()
+
+
+def echo_app(ended: Ended) -> Callable[[Any, Receive, Send], Awaitable[None]]:
+    """Echoes messages; returns on "stop", raises on "fail"."""
+
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        scope_id = scope["id"]
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "stop":
+                    break
+                if message["type"] == "fail":
+                    raise ValueError(f"failed in {scope_id}")
+                await send({"type": "echo", "text": message["text"]})
+        except anyio.get_cancelled_exc_class():
+            ended.record(scope_id, "cancelled")
+            raise
+        except ValueError:
+            ended.record(scope_id, "failed")
+            raise
+        ended.record(scope_id, "returned")
+
+    return app
+
+
+Order = Callable[["TestServer"], Awaitable[None]]
+
+
+class TestServer(StatelessServer):
+    """Runs the orders the test sends; records sends and reported errors."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        application: Callable[..., Any],
+        orders: MemoryObjectReceiveStream[Order],
+        max_applications: int = 1000,
+    ) -> None:
+        super().__init__(application, max_applications)
+        self.orders = orders
+        self.sent: list[tuple[Any, dict[str, Any]]] = []
+        self.sent_event = anyio.Event()
+        self.errors: list[tuple[Exception, ApplicationInstance]] = []
+        self.error_event = anyio.Event()
+
+    async def handle(self) -> None:
+        async with self.orders:
+            async for order in self.orders:
+                await order(self)
+
+    async def application_send(
+        self, scope: Mapping[str, Any], message: dict[str, Any]
+    ) -> None:
+        self.sent.append((scope["id"], message))
+        self.sent_event.set()
+        self.sent_event = anyio.Event()
+
+    async def application_exception(
+        self, exception: Exception, application_details: ApplicationInstance
+    ) -> None:
+        self.errors.append((exception, application_details))
+        self.error_event.set()
+        self.error_event = anyio.Event()
+
+
+class Harness:
+    """Runs a TestServer in a task group and sends it orders."""
+
+    def __init__(self, server: TestServer, send: MemoryObjectSendStream[Order]) -> None:
+        self.server = server
+        self.send = send
+
+    async def do(self, order: Callable[[TestServer], object]) -> Any:
+        """Run *order(server)* inside handle(); return or raise its outcome."""
+        outcome: list[Any] = []
+        done = anyio.Event()
+
+        async def wrapped(server: TestServer) -> None:
+            try:
+                value = order(server)
+                if isinstance(value, Awaitable):
+                    value = await value
+            except Exception as exc:
+                value = exc
+            outcome.append(value)
+            done.set()
+
+        await self.send.send(wrapped)
+        await done.wait()
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return outcome[0]
+
+    async def put(self, scope_id: str, message: dict[str, Any]) -> MessageQueue[Any]:
+        def order(server: TestServer) -> MessageQueue[Any]:
+            queue = server.get_or_create_application_instance(
+                scope_id, {"type": "test", "id": scope_id}
+            )
+            queue.put_nowait(message)
+            return queue
+
+        queue: MessageQueue[Any] = await self.do(order)
+        return queue
+
+    async def next_send(self) -> tuple[Any, dict[str, Any]]:
+        while not self.server.sent:
+            await self.server.sent_event.wait()
+        return self.server.sent.pop(0)
+
+    async def next_error(self) -> tuple[Exception, ApplicationInstance]:
+        while not self.server.errors:
+            await self.server.error_event.wait()
+        return self.server.errors.pop(0)
+
+
+async def run_server(
+    application: Callable[..., Any],
+    test: Callable[[Harness], Awaitable[None]],
+    max_applications: int = 1000,
+) -> TestServer:
+    """Run a server around *test*; the server stops when *test* returns."""
+    send, receive = anyio.create_memory_object_stream[Order](0)
+    server = TestServer(application, receive, max_applications)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.arun)
+        async with send:
+            await test(Harness(server, send))
+    return server
+
+
+# --------------------------------------------------------------------------
+# Instances
+# --------------------------------------------------------------------------
+
+
+async def test_messages_go_to_one_instance_per_scope_id() -> None:
+    ended = Ended()
+
+    async def test(harness: Harness) -> None:
+        queue_a = await harness.put("a", {"type": "say", "text": "1"})
+        assert await harness.next_send() == ("a", {"type": "echo", "text": "1"})
+        await harness.put("b", {"type": "say", "text": "2"})
+        assert await harness.next_send() == ("b", {"type": "echo", "text": "2"})
+        assert await harness.put("a", {"type": "say", "text": "3"}) is queue_a
+        assert await harness.next_send() == ("a", {"type": "echo", "text": "3"})
+        assert list(harness.server.application_instances) == ["b", "a"]
+        instance = harness.server.application_instances["a"]
+        assert instance.scope == {"type": "test", "id": "a"}
+        assert instance.scope_id == "a"
+        assert instance.input_queue is queue_a
+        assert not instance.finished
+
+    server = await run_server(echo_app(ended), test)
+    assert ended.outcomes == {"a": "cancelled", "b": "cancelled"}
+    assert server.application_instances == {}
+    assert server.errors == []
+
+
+async def test_async_put_on_the_input_queue() -> None:
+    ended = Ended()
+
+    async def test(harness: Harness) -> None:
+        async def order(server: TestServer) -> None:
+            queue = server.get_or_create_application_instance("a", {"id": "a"})
+            await queue.put({"type": "say", "text": "x"})
+
+        await harness.do(order)
+        assert await harness.next_send() == ("a", {"type": "echo", "text": "x"})
+
+    await run_server(echo_app(ended), test)
+
+
+async def test_finished_instance_is_forgotten_and_restarted() -> None:
+    ended = Ended()
+
+    async def test(harness: Harness) -> None:
+        first = await harness.put("a", {"type": "stop"})
+        await ended.event("a").wait()
+        assert ended.outcomes["a"] == "returned"
+        assert "a" not in harness.server.application_instances
+        ended.events.clear()
+        second = await harness.put("a", {"type": "say", "text": "again"})
+        assert second is not first
+        assert await harness.next_send() == ("a", {"type": "echo", "text": "again"})
+
+    await run_server(echo_app(ended), test)
+
+
+async def test_least_recently_used_instance_is_evicted() -> None:
+    ended = Ended()
+
+    async def test(harness: Harness) -> None:
+        await harness.put("a", {"type": "say", "text": "a"})
+        await harness.put("b", {"type": "say", "text": "b"})
+        await harness.put("a", {"type": "say", "text": "a again"})  # b is now oldest
+        await harness.put("c", {"type": "say", "text": "c"})
+        await ended.event("b").wait()
+        assert ended.outcomes == {"b": "cancelled"}
+        assert list(harness.server.application_instances) == ["a", "c"]
+
+    await run_server(echo_app(ended), test, max_applications=2)
+
+
+async def test_delete_application_instance() -> None:
+    ended = Ended()
+
+    async def test(harness: Harness) -> None:
+        await harness.put("a", {"type": "say", "text": "a"})
+        await harness.do(lambda server: server.delete_application_instance("a"))
+        await ended.event("a").wait()
+        assert ended.outcomes["a"] == "cancelled"
+        assert harness.server.application_instances == {}
+        with pytest.raises(KeyError):
+            await harness.do(lambda server: server.delete_application_instance("a"))
+
+    await run_server(echo_app(ended), test)
+
+
+async def test_delete_oldest_without_instances_does_nothing() -> None:
+    async def test(harness: Harness) -> None:
+        await harness.do(lambda server: server.delete_oldest_application_instance())
+        assert harness.server.application_instances == {}
+
+    await run_server(echo_app(Ended()), test)
+
+
+async def test_double_callable_application() -> None:
+    class Legacy:
+        def __init__(self, scope: Mapping[str, Any]) -> None:
+            self.scope = scope
+
+        async def __call__(self, receive: Receive, send: Send) -> None:
+            message = await receive()
+            await send({"type": "legacy", "got": message["type"]})
+
+    async def test(harness: Harness) -> None:
+        await harness.put("a", {"type": "hello"})
+        assert await harness.next_send() == ("a", {"type": "legacy", "got": "hello"})
+
+    await run_server(Legacy, test)
+
+
+def test_application_instance_item_access() -> None:
+    queue: MessageQueue[Any] = MessageQueue()
+    instance = ApplicationInstance(
+        scope_id="a",
+        scope={"type": "test"},
+        input_queue=queue,
+        cancel_scope=None,  # type: ignore[arg-type]
+        last_used=1.5,
+    )
+    assert instance["scope"] == {"type": "test"}
+    assert instance["input_queue"] is queue
+    assert instance["last_used"] == 1.5
+    with pytest.raises(KeyError):
+        instance["future"]
+
+
+# --------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------
+
+
+async def test_application_errors_are_reported() -> None:
+    ended = Ended()
+
+    async def test(harness: Harness) -> None:
+        await harness.put("a", {"type": "fail"})
+        exception, details = await harness.next_error()
+        assert isinstance(exception, ValueError)
+        assert str(exception) == "failed in a"
+        assert details.scope_id == "a"
+        assert details.finished
+        assert details.exception is exception
+        assert "a" not in harness.server.application_instances
+
+    await run_server(echo_app(ended), test)
+
+
+async def test_error_of_a_deleted_instance_is_reported() -> None:
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ValueError("cleanup failed")
+
+    async def test(harness: Harness) -> None:
+        await harness.do(
+            lambda server: server.get_or_create_application_instance("a", {"id": "a"})
+        )
+        await harness.do(lambda server: server.delete_application_instance("a"))
+        exception, details = await harness.next_error()
+        assert str(exception) == "cleanup failed"
+        assert details.scope_id == "a"
+
+    await run_server(app, test)
+
+
+async def test_errors_raised_while_shutting_down_are_reported() -> None:
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ValueError("cleanup failed")
+
+    async def test(harness: Harness) -> None:
+        await harness.do(
+            lambda server: server.get_or_create_application_instance("a", {"id": "a"})
+        )
+
+    server = await run_server(app, test)
+    assert [str(exception) for exception, _ in server.errors] == ["cleanup failed"]
+
+
+async def test_default_application_exception_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failing = anyio.Event()
+
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        failing.set()
+        raise ValueError("boom")
+
+    class Server(StatelessServer):
+        async def handle(self) -> None:
+            self.get_or_create_application_instance("x", {"id": "x"})
+            await failing.wait()
+
+    with caplog.at_level(logging.ERROR, logger="anyio_bridge.server"):
+        await Server(app).arun()
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert "scope ID 'x'" in record.getMessage()
+    assert "boom" in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], ValueError)
+
+
+async def test_default_application_send_is_not_implemented() -> None:
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        await send({"type": "out"})
+
+    reported: list[Exception] = []
+
+    class Server(StatelessServer):
+        async def handle(self) -> None:
+            self.get_or_create_application_instance("x", {"id": "x"})
+
+        async def application_exception(
+            self, exception: Exception, application_details: ApplicationInstance
+        ) -> None:
+            reported.append(exception)
+
+    await Server(app).arun()
+    assert len(reported) == 1
+    assert isinstance(reported[0], NotImplementedError)
+
+
+# --------------------------------------------------------------------------
+# Running and shutting down
+# --------------------------------------------------------------------------
+
+
+async def test_handle_exception_propagates_after_shutdown() -> None:
+    started = anyio.Event()
+    ended = Ended()
+
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            ended.record(scope["id"], "cancelled")
+
+    class Server(StatelessServer):
+        async def handle(self) -> None:
+            self.get_or_create_application_instance("a", {"id": "a"})
+            await started.wait()
+            raise KeyError("from handle")
+
+    server = Server(app)
+    with pytest.raises(KeyError, match="from handle"):
+        await server.arun()
+    assert ended.outcomes == {"a": "cancelled"}
+    assert server.application_instances == {}
+
+
+async def test_default_handle_is_not_implemented() -> None:
+    with pytest.raises(NotImplementedError):
+        await StatelessServer(echo_app(Ended())).arun()
+
+
+async def test_cancelling_arun_cancels_the_instances() -> None:
+    ended = Ended()
+    created = anyio.Event()
+
+    class Server(StatelessServer):
+        async def handle(self) -> None:
+            self.get_or_create_application_instance("a", {"id": "a"})
+            created.set()
+            await anyio.sleep_forever()
+
+    server = Server(echo_app(ended))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.arun)
+        await created.wait()
+        tg.cancel_scope.cancel()
+    assert ended.outcomes == {"a": "cancelled"}
+
+
+async def test_arun_twice_at_once_is_refused() -> None:
+    async def test(harness: Harness) -> None:
+        await harness.do(lambda server: None)  # the server is running
+        with pytest.raises(RuntimeError, match="already running"):
+            await harness.server.arun()
+
+    await run_server(echo_app(Ended()), test)
+
+
+async def test_instances_need_arun() -> None:
+    server = StatelessServer(echo_app(Ended()))
+    with pytest.raises(RuntimeError, match="arun"):
+        server.get_or_create_application_instance("a", {"id": "a"})
+
+
+def test_max_applications_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        StatelessServer(echo_app(Ended()), max_applications=0)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_run_chooses_the_backend(backend: str) -> None:
+    seen: list[str] = []
+
+    class Server(StatelessServer):
+        async def handle(self) -> None:
+            import sniffio
+
+            seen.append(sniffio.current_async_library())
+
+    Server(echo_app(Ended())).run(backend=backend)
+    assert seen == [backend]
+
+
+# An interrupt hitting an instance reaches run() inside exception groups.  On
+# asyncio a KeyboardInterrupt raised in a task leaves the loop at once (Ctrl-C
+# itself comes as a cancellation of the main task), so that case is trio's.
+@pytest.mark.parametrize(
+    ("backend", "where"),
+    [("asyncio", "handle"), ("trio", "handle"), ("trio", "instance")],
+)
+def test_run_logs_keyboard_interrupt(
+    backend: str, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        raise KeyboardInterrupt
+
+    class Server(StatelessServer):
+        async def handle(self) -> None:
+            if where == "handle":
+                raise KeyboardInterrupt
+            self.get_or_create_application_instance("x", {"id": "x"})
+            await anyio.sleep_forever()
+
+    with caplog.at_level(logging.INFO, logger="anyio_bridge.server"):
+        Server(app).run(backend=backend)
+    assert [record.getMessage() for record in caplog.records] == [
+        "Exiting due to Ctrl-C/interrupt"
+    ]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_run_raises_other_errors(backend: str) -> None:
+    class Server(StatelessServer):
+        async def handle(self) -> None:
+            raise KeyError("from handle")
+
+    with pytest.raises(KeyError):
+        Server(echo_app(Ended())).run(backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_failing_application_exception_stops_the_server(backend: str) -> None:
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        raise ValueError("boom")
+
+    class Server(StatelessServer):
+        async def handle(self) -> None:
+            self.get_or_create_application_instance("x", {"id": "x"})
+            await anyio.sleep_forever()
+
+        async def application_exception(
+            self, exception: Exception, application_details: ApplicationInstance
+        ) -> None:
+            raise KeyError("reporting failed")
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        Server(app).run(backend=backend)
+    assert info.group_contains(KeyError, match="reporting failed")
+
+
+# --------------------------------------------------------------------------
+# MessageQueue
+# --------------------------------------------------------------------------
+
+
+async def test_queue_basics() -> None:
+    queue: MessageQueue[int] = MessageQueue()
+    assert queue.empty()
+    with pytest.raises(anyio.WouldBlock):
+        queue.get_nowait()
+    queue.put_nowait(1)
+    await queue.put(2)
+    assert queue.qsize() == 2
+    assert repr(queue) == "<MessageQueue qsize=2>"
+    assert await queue.get() == 1
+    assert queue.get_nowait() == 2
+    assert queue.empty()
+
+
+async def test_queue_get_waits_for_put() -> None:
+    queue: MessageQueue[str] = MessageQueue()
+    got: list[str] = []
+
+    async def getter() -> None:
+        got.append(await queue.get())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(getter)
+        tg.start_soon(getter)
+        await anyio.wait_all_tasks_blocked()
+        queue.put_nowait("x")
+        queue.put_nowait("y")
+    assert sorted(got) == ["x", "y"]
+    assert queue.empty()
+
+
+async def test_queue_cancelled_get_loses_nothing() -> None:
+    queue: MessageQueue[str] = MessageQueue()
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        queue.put_nowait("kept")
+        await queue.get()
+    assert scope.cancelled_caught
+    assert queue.qsize() == 1
+    assert await queue.get() == "kept"
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(queue.get)  # waits on the empty queue
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()
+    queue.put_nowait("second")
+    assert await queue.get() == "second"
+
+
+async def test_queue_cancelled_put_adds_nothing() -> None:
+    queue: MessageQueue[str] = MessageQueue()
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await queue.put("dropped")
+    assert queue.empty()
