@@ -1,11 +1,14 @@
-"""A process-wide pool of threads that run WSGI requests.
+"""The process-wide pool of worker threads.
 
-Why not :func:`anyio.to_thread.run_sync`: a request needs to keep talking to
-its event loop while the application runs (streamed bodies both ways), so the
-request task must be free while the thread works.  Handing a job to an idle
-thread here is a :class:`queue.SimpleQueue` put, and the thread reports back
-by waking the loop natively (see :mod:`anyio_bridge._native`); no task group,
-no extra task.
+It runs WSGI requests and ``sync_to_async(..., thread_sensitive=False)`` calls.
+Why not :func:`anyio.to_thread.run_sync`: a WSGI request needs to keep talking
+to its event loop while the application runs (streamed bodies both ways), so
+the request task must be free while the thread works; and a plain call is
+cheaper here.  Handing a job to an idle thread is a :class:`queue.SimpleQueue`
+put, and the thread reports back by waking the loop natively (see
+:mod:`anyio_bridge._native`); no task group, no extra task.  The threads act
+as anyio worker threads of the caller's loop while they run a job
+(:class:`~anyio_bridge._native.ThreadClaim`).
 
 The pool has no limit of its own: callers bound concurrency with an
 :class:`anyio.CapacityLimiter` and submit only while holding a token, so the
@@ -28,7 +31,7 @@ __all__ = ["IDLE_TIMEOUT", "THREAD_NAME", "WorkerPool", "pool"]
 #: Seconds an idle thread waits for work before it exits.
 IDLE_TIMEOUT = 10.0
 #: Name of every thread of the pool.
-THREAD_NAME = "anyio_bridge wsgi worker"
+THREAD_NAME = "anyio_bridge worker"
 
 #: A job runs the work and returns what to call once the thread is idle again.
 Job = Callable[[], Callable[[], object] | None]

@@ -11,7 +11,6 @@ import functools
 import sys
 import threading
 import warnings
-import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from contextvars import Context, ContextVar, copy_context
@@ -36,6 +35,7 @@ from ._native import (
     foreign_worker_loop,
     running_loop_here,
 )
+from ._pool import pool
 from ._threads import LoopThread, SyncThread
 from .current_thread_executor import CurrentThreadExecutor
 
@@ -73,8 +73,6 @@ class _SyncCall:
     """
 
     __slots__ = (
-        "_lock",
-        "_state",
         "_waiter",
         "cancelled",
         "claim",
@@ -93,7 +91,7 @@ class _SyncCall:
         func: Callable[[], Any],
         context: Context,
         loop: Loop,
-        claim: ThreadClaim | None,
+        claim: ThreadClaim,
         handling: BaseException | None,
     ) -> None:
         self.func: Callable[[], Any] | None = func
@@ -107,19 +105,30 @@ class _SyncCall:
         self.cancelled = False
         #: Cancel scopes of coroutines the thread runs through async_to_sync.
         self.linked: set[TaskScope] = set()
-        self._lock = threading.Lock()
-        self._state = _PENDING
         self._waiter: Waiter | None = None
 
     # -- worker thread side --
 
     def run(self) -> None:
-        """Run the call in this thread (an own thread: the waiter is already set)."""
+        """Run the call in this thread, then wake the waiting task."""
+        waiter = self._waiter
+        assert waiter is not None  # set by the caller
+        self.execute()
+        waiter.wake()
+
+    def run_in_pool(self) -> Callable[[], object]:
+        """A pool job: run the call, and wake the waiting task only once the
+        thread is idle again (see :mod:`anyio_bridge._pool`)."""
+        self.execute()
+        waiter = self._waiter
+        assert waiter is not None  # set by the caller
+        return waiter.wake
+
+    def execute(self) -> None:
+        """Run the function in this thread as a worker of the caller's loop."""
         state = _state.thread_state
         outer, state.call = state.call, self
-        claim, waiter = self.claim, self._waiter
-        assert claim is not None  # set by the caller
-        assert waiter is not None  # set by the caller
+        claim = self.claim
         saved = claim.enter()
         try:
             self.result = self.context.run(self._invoke)
@@ -129,28 +138,6 @@ class _SyncCall:
             ThreadClaim.leave(saved)
             state.call = outer
             self.func = None
-            waiter.wake()
-
-    def run_in_anyio_worker(self) -> None:
-        """Run the call in an anyio worker thread (the waiter comes on cancel)."""
-        with self._lock:
-            if self._state is _SKIPPED:  # pragma: no cover - lost a race, see waiter()
-                return
-            self._state = _RUNNING
-        state = _state.thread_state
-        outer, state.call = state.call, self
-        try:
-            self.result = self.context.run(self._invoke)
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            state.call = outer
-            self.func = None
-            with self._lock:
-                self._state = _DONE
-                waiter = self._waiter
-            if waiter is not None:
-                waiter.wake()
 
     def _invoke(self) -> Any:
         if self.held is not None:
@@ -168,27 +155,10 @@ class _SyncCall:
 
     # -- loop side --
 
-    def waiter(self) -> Waiter | None:
-        """A waiter woken when the anyio worker is done; ``None`` if it never
-        started (and now never will)."""
-        waiter = self.loop.new_waiter()
-        with self._lock:
-            if self._state is _PENDING:
-                # Only anyio worker calls can be dropped before they start:
-                # anyio does not run a job whose caller was cancelled.
-                self._state = _SKIPPED
-                return None
-            if self._state is _DONE:  # pragma: no cover - finished while cancelling
-                waiter.done = True
-            else:
-                self._waiter = waiter
-        return waiter
-
     def cancel(self) -> None:
         """The caller was cancelled: tell the thread and what it runs on the loop."""
         self.cancelled = True
-        if self.claim is not None:
-            self.claim.cancel()
+        self.claim.cancel()
         for scope in self.linked:
             scope.cancel()
 
@@ -203,17 +173,13 @@ class _SyncCall:
         return self.result
 
 
-_PENDING, _RUNNING, _DONE, _SKIPPED = "pending", "running", "done", "skipped"
-
-
-async def _await_call(call: _SyncCall, waiter: Waiter | None, abandon: bool) -> None:
+async def _await_call(call: _SyncCall, waiter: Waiter, abandon: bool) -> None:
     """Wait for *call*'s thread; on cancellation, wait for it unless *abandon*."""
     try:
-        if waiter is not None:
-            await waiter.wait()
+        await waiter.wait()
     except get_cancelled_exc_class():
         call.cancel()
-        if not abandon and waiter is not None:
+        if not abandon:
             with CancelScope(shield=True):
                 await waiter.wait()
         raise
@@ -276,7 +242,7 @@ class SyncToAsync(Generic[_P, _R]):
             raise TypeError("executor must not be set when thread_sensitive is True")
         if limiter is not None and (thread_sensitive or executor is not None):
             raise TypeError(
-                "limiter applies to anyio worker threads only: pass it with "
+                "limiter applies to the worker pool only: pass it with "
                 "thread_sensitive=False and no executor"
             )
         self.func = func
@@ -294,17 +260,13 @@ class SyncToAsync(Generic[_P, _R]):
         loop = current_loop()
         context = self._context if self._context is not None else copy_context()
         func = functools.partial(self.func, *args, **kwargs)
-        handling = sys.exc_info()[1]
-        if self._thread_sensitive or self._executor is not None:
-            call = await self._run_on_own_thread(func, context, loop, handling)
-        else:
-            call = await self._run_on_anyio_worker(func, context, loop, handling)
+        call = await self._run(func, context, loop, sys.exc_info()[1])
         _copy_back(context)
         return call.outcome()  # type: ignore[no-any-return]
 
     __code__: CodeType = __call__.__code__
 
-    async def _run_on_own_thread(
+    async def _run(
         self,
         func: Callable[[], Any],
         context: Context,
@@ -327,6 +289,9 @@ class SyncToAsync(Generic[_P, _R]):
         executor = self._executor
         if executor is not None:
             executor.submit(call.run)
+        elif not self._thread_sensitive:
+            await self._run_in_pool(call, waiter, loop)
+            return call
         else:
             while True:
                 target = _thread_sensitive_target()
@@ -339,44 +304,22 @@ class SyncToAsync(Generic[_P, _R]):
         await _await_call(call, waiter, self._abandon)
         return call
 
-    async def _run_on_anyio_worker(
-        self,
-        func: Callable[[], Any],
-        context: Context,
-        loop: Loop,
-        handling: BaseException | None,
-    ) -> _SyncCall:
-        call = _SyncCall(func, context, loop, None, handling)
-        # anyio is told to abandon the thread on cancellation so that we hear
-        # of it at once (to pass it on); unless abandon_on_cancel, we then
-        # wait for the thread ourselves.  The limiter must keep counting the
-        # thread until it really ends: trio's to_thread does that, anyio's
-        # asyncio backend releases at once, so there we hold it ourselves.
-        if loop.is_trio:
-            limiter, held = self._limiter, None
-        else:
-            limits = _limits(loop)
-            limiter, held = limits.unlimited, self._limiter or limits.default
-            try:
-                held.acquire_on_behalf_of_nowait(call)
-            except WouldBlock:
-                await held.acquire_on_behalf_of(call)
+    async def _run_in_pool(self, call: _SyncCall, waiter: Waiter, loop: Loop) -> None:
+        # The limiter counts the thread until it is idle again, even when the
+        # caller is cancelled and lets it go (abandon_on_cancel).
+        limiter = self._limiter or anyio.to_thread.current_default_thread_limiter()
         try:
-            await anyio.to_thread.run_sync(
-                call.run_in_anyio_worker, abandon_on_cancel=True, limiter=limiter
-            )
-        except get_cancelled_exc_class():
-            waiter = call.waiter()
-            if held is not None and self._abandon and waiter is not None:
-                # Abandoned, but the thread still runs: count it until it ends.
-                loop.spawn(functools.partial(_release_after, waiter, held, call))
-                held = None
+            limiter.acquire_on_behalf_of_nowait(call)
+        except WouldBlock:
+            await limiter.acquire_on_behalf_of(call)
+        pool.submit(call.run_in_pool)
+        try:
             await _await_call(call, waiter, self._abandon)
-            raise  # pragma: no cover - _await_call always re-raises
         finally:
-            if held is not None:
-                held.release_on_behalf_of(call)
-        return call
+            if waiter.done:
+                limiter.release_on_behalf_of(call)
+            else:
+                loop.spawn(functools.partial(_release_after, waiter, limiter, call))
 
     def __get__(self, parent: Any, objtype: Any) -> Callable[..., Any]:
         """Bind like a method when stored as a class attribute."""
@@ -392,27 +335,6 @@ async def _release_after(
             await waiter.wait()
     finally:
         limiter.release_on_behalf_of(call)
-
-
-class _Limits:
-    """anyio's default thread limiter for one asyncio loop, and an unbounded one."""
-
-    __slots__ = ("default", "unlimited")
-
-    def __init__(self) -> None:
-        self.default = anyio.to_thread.current_default_thread_limiter()
-        self.unlimited = CapacityLimiter(float("inf"))
-
-
-_loop_limits: weakref.WeakKeyDictionary[Loop, _Limits] = weakref.WeakKeyDictionary()
-
-
-def _limits(loop: Loop) -> _Limits:
-    """anyio's default limiter and an unbounded one, for *loop* (cached)."""
-    limits = _loop_limits.get(loop)
-    if limits is None:
-        limits = _loop_limits[loop] = _Limits()
-    return limits
 
 
 @overload
@@ -458,7 +380,8 @@ def sync_to_async(
         thread: the thread that is blocked in :func:`async_to_sync` further up
         the call chain if there is one, else the thread of the enclosing
         :class:`ThreadSensitiveContext`, else one thread shared by the process.
-        ``False`` runs calls concurrently on anyio's worker threads.
+        ``False`` runs calls concurrently on the package's worker threads,
+        bounded by *limiter*.
     :param executor: a :class:`concurrent.futures.Executor` to run calls on
         instead (only with ``thread_sensitive=False``).
     :param context: a :class:`contextvars.Context` to run the function in

@@ -22,7 +22,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 #: Long-lived threads the docs describe (docs/threads-and-cancellation.md).
 POOL_THREAD_PREFIXES = (
     "anyio_bridge thread-sensitive",
-    "anyio_bridge wsgi worker",  # WsgiToAsgi's pool, bounded by its limiters
+    "anyio_bridge worker",  # WsgiToAsgi's pool, bounded by its limiters
     "anyio_bridge asyncio loop",
     "anyio_bridge trio loop",
     "AnyIO worker thread",  # anyio's worker pool on asyncio

@@ -738,7 +738,7 @@ def test_command_serves_the_flask_example(run_server: Callable[..., Server]) -> 
         index = http.get("/")
         assert index.status_code == 200
         assert "<title>anyio-bridge Flask example</title>" in index.text
-        assert "anyio_bridge wsgi worker" in index.text
+        assert "anyio_bridge worker" in index.text
         info = http.get("/api/info").json()
         assert info["path"] == "/api/info"
         assert info["multithread"] is True

@@ -133,14 +133,14 @@ def test_rejects_conflicting_options() -> None:
     with ThreadPoolExecutor(1) as pool:
         with pytest.raises(TypeError, match="executor must not be set"):
             sync_to_async(add, executor=pool)
-        with pytest.raises(TypeError, match="limiter applies to anyio worker"):
+        with pytest.raises(TypeError, match="limiter applies to the worker pool"):
             sync_to_async(
                 add,
                 thread_sensitive=False,
                 executor=pool,
                 limiter=anyio.CapacityLimiter(1),
             )
-    with pytest.raises(TypeError, match="limiter applies to anyio worker"):
+    with pytest.raises(TypeError, match="limiter applies to the worker pool"):
         sync_to_async(add, limiter=anyio.CapacityLimiter(1))
 
 
@@ -657,3 +657,26 @@ async def test_cancelled_call_keeps_its_thread_counted(abandon: bool) -> None:
         assert limiter.statistics().tasks_waiting == 1
         release.set()
     assert order == ["first ended", "second started"]
+
+
+async def test_unsensitive_calls_borrow_from_anyio_default_limiter() -> None:
+    """thread_sensitive=False runs on the worker pool and counts against the
+    same default limiter as anyio.to_thread.run_sync."""
+    default = anyio.to_thread.current_default_thread_limiter()
+    started = threading.Event()
+    release = threading.Event()
+    seen: list[str] = []
+
+    def blocking() -> None:
+        seen.append(threading.current_thread().name)
+        started.set()
+        release.wait(10)
+
+    before = default.borrowed_tokens
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sync_to_async(blocking, thread_sensitive=False))
+        await anyio.to_thread.run_sync(started.wait)
+        assert default.borrowed_tokens == before + 1
+        release.set()
+    assert seen == ["anyio_bridge worker"]
+    assert default.borrowed_tokens == before
