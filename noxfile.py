@@ -7,6 +7,8 @@
   ``mkdocs build --strict``.
 * ``nox -s bench`` runs ``benchmarks/bench_sync.py``; arguments after ``--`` go
   to it (for example ``nox -s bench -- --quick --output /tmp/sync.md``).
+* ``nox -s bench-wsgi`` runs ``benchmarks/bench_wsgi.py`` (WsgiToAsgi against
+  asgiref, a2wsgi, hypercorn's wrapper and starlette), the same way.
 """
 
 from __future__ import annotations
@@ -54,3 +56,10 @@ def bench(session: nox.Session) -> None:
     """Run the sync/async bridge benchmark; it rewrites benchmarks/results/."""
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/bench_sync.py", *session.posargs)
+
+
+@nox.session(name="bench-wsgi")
+def bench_wsgi(session: nox.Session) -> None:
+    """Run the WSGI adapter benchmark; it rewrites benchmarks/results/wsgi.*."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/bench_wsgi.py", *session.posargs)

@@ -60,7 +60,7 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 Headers = list[tuple[bytes, bytes]]
 
 #: Request body bytes read ahead of the application.
-READ_AHEAD: Final = 64 * 1024
+READ_AHEAD: Final = 256 * 1024
 DEFAULT_SEND_BUFFER: Final = 256 * 1024
 
 # Response items, thread -> loop.  A "body" item carries the response start
