@@ -13,6 +13,10 @@ import pytest
 
 from anyio_bridge import _state
 
+# The opt-in fixtures for users' test suites (docs/testing.md), and pytester
+# to test them in a nested run.
+pytest_plugins = ["anyio_bridge.pytest_plugin", "pytester"]
+
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
