@@ -40,6 +40,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 import sniffio
+from _common import Watchdog, bridge_version, quartiles, version
 
 DESCRIPTION = "Per-call cost of the sync <-> async bridges, side by side."
 BENCH_DIR = Path(__file__).resolve().parent
@@ -638,21 +639,6 @@ def run_benchmarks(
 # ---------------------------------------------------------------------- reporting
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _bridge_version() -> str:
-    try:
-        module = importlib.import_module("anyio_bridge._version")
-    except Exception as exc:
-        return f"unavailable ({_describe(exc)})"
-    return str(getattr(module, "__version__", "unknown"))
-
-
 def environment(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -660,11 +646,11 @@ def environment(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "versions": {
-            "anyio": _version("anyio"),
-            "trio": _version("trio"),
-            "asgiref": _version("asgiref"),
-            "asyncer": _version("asyncer"),
-            "anyio_bridge": _bridge_version(),
+            "anyio": version("anyio"),
+            "trio": version("trio"),
+            "asgiref": version("asgiref"),
+            "asyncer": version("asyncer"),
+            "anyio_bridge": bridge_version(),
         },
         "calls_per_row": settings.calls_per_round * settings.rounds,
         "rounds": settings.rounds,
@@ -696,13 +682,6 @@ class TargetResult:
         return "PASS" if self.ratio <= self.target.limit else "FAIL"
 
 
-def _quartiles(values: list[float]) -> tuple[float, float]:
-    if len(values) < 2:
-        return values[0], values[0]
-    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, q3
-
-
 def evaluate(target: Target, backend: str, results: Results) -> TargetResult:
     num = results.get(target.numerator, backend)
     den = results.get(target.denominator, target.denominator_backend or backend)
@@ -725,7 +704,7 @@ def evaluate(target: Target, backend: str, results: Results) -> TargetResult:
     if not ratios:
         return TargetResult(target, backend, pooled, None, pooled, note)
     return TargetResult(
-        target, backend, statistics.median(ratios), _quartiles(ratios), pooled, note
+        target, backend, statistics.median(ratios), quartiles(ratios), pooled, note
     )
 
 
@@ -896,38 +875,6 @@ def write_report(
 
 
 # ---------------------------------------------------------------------- main
-
-
-class Watchdog:
-    """Ends the process if the run (or interpreter exit) hangs.
-
-    A bridge under development can deadlock in a way no cancel scope reaches
-    (a thread blocked forever); instead of hanging, report what we have.
-    """
-
-    def __init__(self, seconds: float, on_expire: Callable[[], None]) -> None:
-        self._deadline = time.monotonic() + seconds
-        self._on_expire = on_expire
-        self._changed = threading.Condition()
-        threading.Thread(target=self._watch, name="bench-watchdog", daemon=True).start()
-
-    def reset(self, seconds: float, on_expire: Callable[[], None]) -> None:
-        with self._changed:
-            self._deadline = time.monotonic() + seconds
-            self._on_expire = on_expire
-            self._changed.notify()
-
-    def _watch(self) -> None:
-        with self._changed:
-            while (left := self._deadline - time.monotonic()) > 0:
-                self._changed.wait(left)
-            on_expire = self._on_expire
-        try:
-            on_expire()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

@@ -63,6 +63,7 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.to_thread
+from _common import Watchdog, bridge_version, quartiles, version
 
 DESCRIPTION = "WSGI-to-ASGI adapters side by side: throughput, transfers, memory."
 BENCH_DIR = Path(__file__).resolve().parent
@@ -1239,13 +1240,6 @@ def best_peer(results: Results, metric: str, backend: str) -> tuple[str, Cell] |
     return pick(measured, key=lambda item: item[1].median())
 
 
-def _quartiles(values: list[float]) -> tuple[float, float]:
-    if len(values) < 2:
-        return values[0], values[0]
-    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, q3
-
-
 def evaluate(target: Target, backend: str, results: Results) -> TargetResult:
     metric = METRICS[target.metric]
     ours = results.get(target.metric, OURS.key, backend)
@@ -1273,7 +1267,7 @@ def evaluate(target: Target, backend: str, results: Results) -> TargetResult:
             target, backend, ours.median() / peer.median(), None, name, note
         )
     return TargetResult(
-        target, backend, statistics.median(ratios), _quartiles(ratios), name, note
+        target, backend, statistics.median(ratios), quartiles(ratios), name, note
     )
 
 
@@ -1292,21 +1286,6 @@ def evaluate_targets(
 
 
 # ------------------------------------------------------------------ reporting
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _bridge_version() -> str:
-    try:
-        module = importlib.import_module("anyio_bridge._version")
-    except Exception as exc:
-        return f"unavailable ({_describe(exc)})"
-    return str(getattr(module, "__version__", "unknown"))
 
 
 def _total_memory_mib() -> int | None:
@@ -1336,7 +1315,7 @@ def environment(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "memory_mib": _total_memory_mib(),
         "versions": {
-            dist: _version(dist)
+            dist: version(dist)
             for dist in (
                 "anyio",
                 "trio",
@@ -1347,7 +1326,7 @@ def environment(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
                 "httpx",
             )
         }
-        | {"anyio_bridge": _bridge_version()},
+        | {"anyio_bridge": bridge_version()},
         "settings": {
             "quick": settings.quick,
             "rounds": settings.rounds,
@@ -1611,38 +1590,6 @@ def write_report(
 def _script() -> list[str]:
     """The command line that runs this script in a child process."""
     return [sys.executable, str(Path(__file__).resolve())]
-
-
-class Watchdog:
-    """Ends the process if the run (or interpreter exit) hangs.
-
-    A thread blocked forever cannot be cancelled; instead of hanging, report
-    what we have.
-    """
-
-    def __init__(self, seconds: float, on_expire: Callable[[], None]) -> None:
-        self._deadline = time.monotonic() + seconds
-        self._on_expire = on_expire
-        self._changed = threading.Condition()
-        threading.Thread(target=self._watch, name="bench-watchdog", daemon=True).start()
-
-    def reset(self, seconds: float, on_expire: Callable[[], None]) -> None:
-        with self._changed:
-            self._deadline = time.monotonic() + seconds
-            self._on_expire = on_expire
-            self._changed.notify()
-
-    def _watch(self) -> None:
-        with self._changed:
-            while (left := self._deadline - time.monotonic()) > 0:
-                self._changed.wait(left)
-            on_expire = self._on_expire
-        try:
-            on_expire()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
 
 
 def _installed(module: str) -> bool:
