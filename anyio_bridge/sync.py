@@ -140,8 +140,10 @@ class _SyncCall:
             self.func = None
 
     def _invoke(self) -> Any:
-        if self.held is not None:
-            _state.held_threads.set(_state.held_threads.get() | {self.held})
+        held = self.held
+        if held is not None:
+            outer = _state.held_threads.get()
+            _state.held_threads.set(held.alone if not outer else outer | held.alone)
         func = self.func
         assert func is not None
         handling = self.handling
