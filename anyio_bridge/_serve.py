@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -55,6 +56,8 @@ __all__ = [
     "serve",
 ]
 
+logger = logging.getLogger("anyio_bridge.serve")
+
 Backend = Literal["asyncio", "trio"]
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -64,6 +67,8 @@ LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
 INSTALL_SERVE: Final = "pip install 'anyio-bridge[serve]'"
 INSTALL_TRIO: Final = "pip install 'anyio-bridge[trio]'"
 _MISSING: Final = object()
+#: Seconds after hypercorn's graceful_timeout before a shutdown is forced.
+SHUTDOWN_MARGIN: Final = 2.0
 #: Exit status after Ctrl-C before serving started (while importing).
 INTERRUPTED: Final = 130
 
@@ -405,20 +410,38 @@ async def _serve_here(
     """Serve in this process until SIGINT or SIGTERM, then shut down gracefully.
 
     hypercorn lets the requests in progress finish, for up to its
-    ``graceful_timeout`` (3 s), then cancels them.
+    ``graceful_timeout`` (3 s), then cancels them.  Should it still be running
+    :data:`SHUTDOWN_MARGIN` seconds after that, or on a second signal, the
+    server is cancelled outright: hypercorn's asyncio server on Python 3.12+
+    waits for every open connection to close before its own grace period
+    starts, so a request stuck in the application would keep it up forever.
     """
     stop = anyio.Event()
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tasks:
 
+            async def stop_after_grace_period() -> None:
+                await anyio.sleep(max(0.0, config.graceful_timeout + SHUTDOWN_MARGIN))
+                print(
+                    "anyio-bridge: requests still running after the grace "
+                    "period, stopping them",
+                    file=out,
+                    flush=True,
+                )
+                tasks.cancel_scope.cancel()
+
             async def watch_signals() -> None:
                 async for signum in signals:
                     name = signal.Signals(signum).name
                     if stop.is_set():
-                        message = f"{name} received, already shutting down"
+                        message = (
+                            f"{name} received, already shutting down: stopping now"
+                        )
+                        tasks.cancel_scope.cancel()
                     else:
                         message = f"{name} received, shutting down"
                         stop.set()
+                        tasks.start_soon(stop_after_grace_period)
                     print(f"anyio-bridge: {message}", file=out, flush=True)
 
             async def run_server() -> None:
@@ -441,9 +464,17 @@ async def _serve_here(
                     loop.set_exception_handler(
                         _ignore_cancelled(anyio.get_cancelled_exc_class())
                     )
-                    await hypercorn.asyncio.serve(
-                        application, config, shutdown_trigger=stop.wait
-                    )
+                    try:
+                        await hypercorn.asyncio.serve(
+                            application, config, shutdown_trigger=stop.wait
+                        )
+                    except Exception:
+                        # Cancelled while waiting out its grace period,
+                        # hypercorn 0.18's asyncio server raises
+                        # InvalidStateError from its own clean-up.
+                        if not tasks.cancel_scope.cancel_called:
+                            raise
+                        logger.debug("hypercorn failed while stopped", exc_info=True)
                 tasks.cancel_scope.cancel()
 
             tasks.start_soon(watch_signals)

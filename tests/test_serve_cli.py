@@ -36,6 +36,9 @@ from anyio_bridge._serve import (
 )
 from anyio_bridge.wsgi import WsgiToAsgi
 
+if sys.version_info < (3, 11):  # pragma: no cover - CI runs 3.11
+    from exceptiongroup import BaseExceptionGroup
+
 REPO = Path(__file__).resolve().parent.parent
 WAIT = 30  # seconds: generous bound for things that must happen
 URL = re.compile(r"http://\S+")
@@ -448,10 +451,6 @@ def test_requests_in_progress_finish_on_shutdown(
             assert next(lines) == "first line"
             os.kill(os.getpid(), signal.SIGINT)
             assert output.next_line().endswith(": SIGINT received, shutting down")
-            os.kill(os.getpid(), signal.SIGTERM)
-            assert output.next_line().endswith(
-                ": SIGTERM received, already shutting down"
-            )
             sys.modules["webapp"].release.set()
             received.extend(lines)
 
@@ -459,6 +458,63 @@ def test_requests_in_progress_finish_on_shutdown(
     assert serve_in_this_process(options, client) == 0
     assert received == ["last line"]
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+def stuck_request_client(
+    stop: Callable[[Output], None],
+) -> Callable[[str, Output], None]:
+    """A client whose request is stuck in the application while *stop* runs;
+    the server must cut it."""
+
+    def client(url: str, output: Output) -> None:
+        try:
+            with (
+                httpx.Client(timeout=WAIT) as http,
+                http.stream("GET", url + "/stream") as response,
+            ):
+                lines = response.iter_lines()
+                assert next(lines) == "first line"
+                os.kill(os.getpid(), signal.SIGINT)
+                assert output.next_line().endswith(": SIGINT received, shutting down")
+                stop(output)
+                # httpx or httpcore's RemoteProtocolError, depending on where
+                # the stream was when the connection went.
+                with pytest.raises(Exception, match="peer closed connection"):
+                    list(lines)
+        finally:
+            sys.modules["webapp"].release.set()
+
+    return client
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_second_signal_stops_at_once(app_dir: Path, backend: _serve.Backend) -> None:
+    def second_signal(output: Output) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert output.next_line().endswith(
+            ": SIGTERM received, already shutting down: stopping now"
+        )
+
+    options = ServeOptions(AppSpec("webapp", "app"), backend=backend, port=0)
+    assert serve_in_this_process(options, stuck_request_client(second_signal)) == 0
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_stuck_requests_are_stopped_after_the_grace_period(
+    app_dir: Path, backend: _serve.Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Force the stop as soon as the shutdown begins, whatever hypercorn does.
+    monkeypatch.setattr(_serve, "SHUTDOWN_MARGIN", -1000.0)
+
+    def wait_for_forced_stop(output: Output) -> None:
+        assert output.next_line().endswith(
+            ": requests still running after the grace period, stopping them"
+        )
+
+    options = ServeOptions(AppSpec("webapp", "app"), backend=backend, port=0)
+    assert (
+        serve_in_this_process(options, stuck_request_client(wait_for_forced_stop)) == 0
+    )
 
 
 def test_workers_hand_the_socket_and_the_app_to_hypercorn(
@@ -705,8 +761,8 @@ def test_command_cuts_requests_still_running_after_the_grace_period(
         assert next(lines) == "first line"
         server.signal(signal.SIGINT)
         assert "SIGINT received, shutting down" in server.process.stdout.readline()
+        # A second Ctrl-C stops the server at once, cutting the request.
         server.signal(signal.SIGINT)
-        # hypercorn waits for the request for its graceful_timeout, then cuts it.
         out, err = server.stop()
         with pytest.raises(Exception, match="peer closed connection"):
             list(lines)
@@ -786,3 +842,18 @@ def test_command_help_lists_the_options() -> None:
     for option in ("--backend", "--bind", "--workers", "--threads", "--root-path"):
         assert option in result.stdout
     assert "MODULE:APP" in result.stdout
+
+
+def test_server_errors_are_not_swallowed(
+    app_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hypercorn.asyncio
+
+    async def broken_serve(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the server broke")
+
+    monkeypatch.setattr(hypercorn.asyncio, "serve", broken_serve)
+    options = ServeOptions(AppSpec("webapp", "app"), backend="asyncio", port=0)
+    with pytest.raises(BaseExceptionGroup) as caught:
+        _serve.serve(options, io.StringIO())
+    assert caught.group_contains(RuntimeError, match="the server broke")
