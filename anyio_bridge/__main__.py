@@ -99,7 +99,7 @@ def _add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         default=None,
         help=(
             "requests running the application at once, per worker "
-            "(WsgiToAsgi's limiter; default: anyio's 40)"
+            "(WsgiToAsgi's limiter; default: 64)"
         ),
     )
     serve.add_argument(

@@ -38,8 +38,6 @@ from stat import S_ISREG
 from types import TracebackType
 from typing import Any, Final
 
-import anyio
-import anyio.to_thread
 from anyio import CapacityLimiter, WouldBlock, create_task_group
 
 from ._native import Loop, ThreadClaim, Waiter, asyncio_cancel_scope, current_loop
@@ -59,6 +57,11 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 Headers = list[tuple[bytes, bytes]]
 
+#: Requests running the application at once, per event loop, by default.
+#: A limiter of the adapter's own: were WSGI requests to hold tokens of
+#: anyio's default thread limiter, a full house of requests calling back into
+#: the loop for code that itself uses ``anyio.to_thread`` would deadlock.
+DEFAULT_THREADS: Final = 64
 #: Request body bytes read ahead of the application.
 READ_AHEAD: Final = 256 * 1024
 DEFAULT_SEND_BUFFER: Final = 256 * 1024
@@ -118,10 +121,7 @@ class _Settings:
             return tokens
         limiter = self.limiters.get(loop)
         if limiter is None:
-            if tokens is None:
-                limiter = anyio.to_thread.current_default_thread_limiter()
-            else:
-                limiter = CapacityLimiter(tokens)
+            limiter = CapacityLimiter(DEFAULT_THREADS if tokens is None else tokens)
             self.limiters[loop] = limiter
         return limiter
 
@@ -756,8 +756,8 @@ class WsgiToAsgi:
         ``None`` or 0 for no limit.
     :param limiter: how many requests may run the application at once: an
         :class:`anyio.CapacityLimiter`, a number of tokens (one limiter per
-        event loop), or ``None`` for anyio's default thread limiter of the
-        running loop.
+        event loop), or ``None`` for 64 tokens per event loop
+        (:data:`DEFAULT_THREADS`), not shared with anything else.
     :param max_body_size: the largest request body accepted, in bytes
         (``None``: no limit).  A larger ``Content-Length`` gets ``413`` at
         once; a streamed body that grows past it makes ``wsgi.input`` reads

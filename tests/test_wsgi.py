@@ -13,7 +13,8 @@ import anyio
 import anyio.from_thread
 import pytest
 
-from anyio_bridge._wsgi import READ_AHEAD
+from anyio_bridge._native import current_loop
+from anyio_bridge._wsgi import DEFAULT_THREADS, READ_AHEAD
 from anyio_bridge.sync import async_to_sync
 from anyio_bridge.wsgi import (
     ClientDisconnected,
@@ -933,18 +934,50 @@ async def test_requests_run_concurrently_up_to_the_limiter() -> None:
     assert peak == 4
 
 
-async def test_default_limiter_is_anyios() -> None:
-    seen: list[int] = []
-    limiter = anyio.to_thread.current_default_thread_limiter()
+async def test_default_limiter_is_the_adapters_own() -> None:
+    seen: list[float] = []
+    anyio_default = anyio.to_thread.current_default_thread_limiter()
 
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        seen.append(limiter.borrowed_tokens)
+        seen.append(anyio_default.borrowed_tokens)
         start_response("200 OK", [])
         return []
 
-    await request(WsgiToAsgi(app))
-    assert seen == [1]
-    assert limiter.borrowed_tokens == 0
+    adapter = WsgiToAsgi(app)
+    await request(adapter)
+    assert seen == [0]  # no token of anyio's default limiter
+    limiter = adapter._settings.limiter(current_loop())
+    assert (limiter.total_tokens, limiter.borrowed_tokens) == (DEFAULT_THREADS, 0)
+
+
+async def test_requests_calling_to_thread_through_the_loop_cannot_starve_it() -> None:
+    """Requests that hold every token of anyio's default limiter would deadlock
+    here: each waits, through the loop, for a to_thread call needing a token."""
+    anyio_default = anyio.to_thread.current_default_thread_limiter()
+    saved = anyio_default.total_tokens
+    anyio_default.total_tokens = 2
+    barrier = threading.Barrier(3)
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        barrier.wait(10)  # all three requests are running
+        value = anyio.from_thread.run(anyio.to_thread.run_sync, lambda: b"ok")
+        start_response("200 OK", [])
+        return [value]
+
+    adapter = WsgiToAsgi(app)
+    bodies: list[bytes] = []
+
+    async def one() -> None:
+        bodies.append((await request(adapter)).body)
+
+    try:
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(one)
+    finally:
+        anyio_default.total_tokens = saved
+    assert bodies == [b"ok"] * 3
 
 
 # -- context, threads, from_thread ----------
