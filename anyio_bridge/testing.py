@@ -14,7 +14,7 @@ import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 from urllib.parse import quote, unquote
 
 import anyio
@@ -416,6 +416,36 @@ def _split_target(path: str, query_string: bytes | str) -> tuple[str, bytes, byt
     return unquote(path), raw_path, query_string
 
 
+def _connection_scope(
+    kind: str,
+    path: str,
+    query_string: bytes | str,
+    headers: HeadersArg,
+    scheme: str,
+    http_version: str,
+    root_path: str,
+    client: tuple[str, int] | None,
+    server: tuple[str, int | None] | None,
+    extensions: dict[str, dict[object, object]] | None,
+) -> dict[str, Any]:
+    """The keys HTTP and WebSocket scopes share."""
+    decoded, raw_path, query = _split_target(path, query_string)
+    return {
+        "type": kind,
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": http_version,
+        "scheme": scheme,
+        "path": decoded,
+        "raw_path": raw_path,
+        "query_string": query,
+        "root_path": root_path,
+        "headers": _encode_headers(headers),
+        "client": client,
+        "server": server,
+        "extensions": extensions,
+    }
+
+
 def http_scope(
     method: str = "GET",
     path: str = "/",
@@ -448,23 +478,20 @@ def http_scope(
     :raises ValueError: if *path* contains a query string and *query_string*
         is given too.
     """
-    decoded, raw_path, query = _split_target(path, query_string)
-    scope: HTTPScope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": http_version,
-        "method": method.upper(),
-        "scheme": scheme,
-        "path": decoded,
-        "raw_path": raw_path,
-        "query_string": query,
-        "root_path": root_path,
-        "headers": _encode_headers(headers),
-        "client": client,
-        "server": server,
-        "extensions": extensions,
-    }
-    return scope
+    scope = _connection_scope(
+        "http",
+        path,
+        query_string,
+        headers,
+        scheme,
+        http_version,
+        root_path,
+        client,
+        server,
+        extensions,
+    )
+    scope["method"] = method.upper()
+    return cast("HTTPScope", scope)
 
 
 def websocket_scope(
@@ -490,23 +517,20 @@ def websocket_scope(
     :raises ValueError: if *path* contains a query string and *query_string*
         is given too.
     """
-    decoded, raw_path, query = _split_target(path, query_string)
-    scope: WebSocketScope = {
-        "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": http_version,
-        "scheme": scheme,
-        "path": decoded,
-        "raw_path": raw_path,
-        "query_string": query,
-        "root_path": root_path,
-        "headers": _encode_headers(headers),
-        "client": client,
-        "server": server,
-        "subprotocols": list(subprotocols),
-        "extensions": extensions,
-    }
-    return scope
+    scope = _connection_scope(
+        "websocket",
+        path,
+        query_string,
+        headers,
+        scheme,
+        http_version,
+        root_path,
+        client,
+        server,
+        extensions,
+    )
+    scope["subprotocols"] = list(subprotocols)
+    return cast("WebSocketScope", scope)
 
 
 def lifespan_scope(state: dict[str, Any] | None = None) -> LifespanScope:
