@@ -179,6 +179,8 @@ class WsgiToAsgiInstance:
         self._remaining: int | None = None  # Content-Length left to send
         self._head = False
         self._last = b""  # the part that completes a Content-Length
+        #: Parts of a list or tuple response, handed over together at the end.
+        self._held: list[bytes] | None = None
         # Shared, under _lock.
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -545,6 +547,10 @@ class WsgiToAsgiInstance:
                 start = self._take_start()
                 return (_PATHSEND, start, path)
         if not (self._head and self._status is not None):
+            # A list or tuple is made in one go: hand it over whole, with one
+            # wake-up of the request task, instead of part by part.
+            if isinstance(result, (list, tuple)):
+                self._held = []
             for data in result:
                 if not isinstance(data, bytes):
                     raise TypeError(
@@ -597,7 +603,9 @@ class WsgiToAsgiInstance:
                 data = data[:remaining]
                 done = True
             self._remaining = remaining - len(data)
-        if data and not done:
+        if data and not done and self._held is not None:
+            self._held.append(data)
+        elif data and not done:
             # Handed over at once: the request task may be sending already,
             # or the application may block before its next part.
             start = self._take_start()
@@ -615,6 +623,9 @@ class WsgiToAsgiInstance:
     def _final(self) -> tuple[Any, ...]:
         """The last body item: whatever is left, and the start if still here."""
         data, self._last = self._last, b""
+        held, self._held = self._held, None
+        if held:
+            data = b"".join([*held, data])
         return (_BODY, self._take_start(), data, False)
 
     def _take_start(self) -> Start | None:

@@ -1384,3 +1384,36 @@ def test_pool_forgets_its_threads_after_fork() -> None:
     pool.after_fork_in_child()
     assert pool._idle == 0
     assert pool.threads == set()
+
+
+async def test_a_list_response_is_one_start_and_one_body_message() -> None:
+    """Nothing of a list response is sent before the whole list is handed over,
+    even when the loop would have time to send a first part."""
+    sent = threading.Event()
+
+    class SlowList(list[bytes]):
+        def __iter__(self) -> Iterator[bytes]:
+            for i, part in enumerate(list.__iter__(self)):
+                if i:
+                    # Proving an absence takes a bounded wait: had the first
+                    # part been handed over, the loop would send it meanwhile.
+                    assert not sent.wait(0.2)
+                yield part
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return SlowList([b"one,", b"two,", b"three"])
+
+    messages: list[Message] = []
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+        sent.set()
+
+    await request(WsgiToAsgi(app), send=send)
+    assert [message["type"] for message in messages] == [
+        "http.response.start",
+        "http.response.body",
+    ]
+    assert messages[1]["body"] == b"one,two,three"
+    assert not messages[1].get("more_body", False)
