@@ -717,6 +717,10 @@ def _parse_start(
             and not _BAD_HEADER_CHARS.intersection(value)
         ):
             raise ValueError(f"invalid response header: {name!r}: {value!r}")
+        # HTTP allows no space or tab around a field value, and some servers
+        # (uvicorn with h11) drop the response if there is one; Django writes
+        # every Set-Cookie value with a leading space.
+        value = value.strip(" \t")
         try:
             raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
         except UnicodeEncodeError:
@@ -724,7 +728,7 @@ def _parse_start(
                 f"response header is not latin-1: {name!r}: {value!r}"
             ) from None
         if raw[-1][0] == b"content-length":
-            if not value.strip().isdigit():
+            if not value.isdigit():
                 raise ValueError(f"invalid Content-Length: {value!r}")
             remaining = int(value)
     return int(status[:3]), raw, remaining

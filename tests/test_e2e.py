@@ -404,3 +404,21 @@ def _current_adapter(url: str) -> Any:
     app = _mount_of(url).app
     assert app is not None
     return app
+
+
+def test_django_style_set_cookie_reaches_the_client(
+    serve: Callable[..., str], client: httpx.Client
+) -> None:
+    """Django writes Set-Cookie values with a leading space; h11 (uvicorn)
+    refuses such a value, so the adapter must strip it."""
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Set-Cookie", " sid=1; Path=/")]
+        )
+        return [b"ok"]
+
+    url = serve(app)
+    response = client.get(url + "/")
+    assert (response.status_code, response.text) == (200, "ok")
+    assert response.headers["set-cookie"] == "sid=1; Path=/"

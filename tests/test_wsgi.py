@@ -1417,3 +1417,27 @@ async def test_a_list_response_is_one_start_and_one_body_message() -> None:
     ]
     assert messages[1]["body"] == b"one,two,three"
     assert not messages[1].get("more_body", False)
+
+
+async def test_header_values_are_sent_without_surrounding_whitespace() -> None:
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        # What Django writes for a cookie, and a padded Content-Length.
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "text/plain"),
+                ("Set-Cookie", " sid=1; Path=/"),
+                ("X-Padded", "\tvalue \t"),
+                ("Content-Length", " 2 "),
+            ],
+        )
+        return [b"ok"]
+
+    response = await request(WsgiToAsgi(app))
+    assert response.headers == [
+        (b"content-type", b"text/plain"),
+        (b"set-cookie", b"sid=1; Path=/"),
+        (b"x-padded", b"value"),
+        (b"content-length", b"2"),
+    ]
+    assert response.body == b"ok"
