@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,6 +50,7 @@ def anyio_backend(request):
 """
 
 USER_TESTS = """
+import anyio
 import pytest
 import sniffio
 from anyio_bridge.testing import http_scope
@@ -76,6 +79,28 @@ async def test_unobserved_failure(asgi_communicator):
     await communicator.send_input({"type": "http.request", "body": b""})
 
 
+async def test_started_in_scopes_the_test_leaves(asgi_communicator):
+    with anyio.fail_after(10):
+        async with anyio.create_task_group():
+            communicator = await asgi_communicator(app, http_scope())
+    await communicator.send_input({"type": "http.request", "body": b""})
+    assert (await communicator.receive_output())["status"] == 204
+
+
+async def test_several_failures(asgi_communicator):
+    for path in ("/fail", "/ok", "/fail"):
+        communicator = await asgi_communicator(app, http_scope(path=path))
+        await communicator.send_input({"type": "http.request", "body": b""})
+    await anyio.wait_all_tasks_blocked()  # let both applications fail
+
+
+async def test_observed_failure(asgi_communicator):
+    communicator = await asgi_communicator(app, http_scope(path="/fail"))
+    await communicator.send_input({"type": "http.request", "body": b""})
+    with pytest.raises(ValueError, match="the app failed"):
+        await communicator.wait()
+
+
 def test_both_backends_ran():
     assert seen == ["asyncio", "trio"]
 """
@@ -87,14 +112,40 @@ def test_user_project_runs_on_both_backends(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_inprocess(
         "-p", "anyio", "-p", "no:pytest_cov", "-p", "no:cacheprovider", "-v"
     )
-    # The failing test passes, then its teardown reports the error.
-    result.assert_outcomes(passed=5, errors=2)
+    # The failing tests pass, then their teardown reports the errors.
+    result.assert_outcomes(passed=11, errors=4)
     result.stdout.fnmatch_lines(
         [
             "*test_ok?asyncio? PASSED*",
             "*test_ok?trio? PASSED*",
             "*test_unobserved_failure?asyncio? ERROR*",
             "*test_unobserved_failure?trio? ERROR*",
-            "*ValueError: the app failed*",
+            "*test_started_in_scopes_the_test_leaves?asyncio? PASSED*",
+            "*test_started_in_scopes_the_test_leaves?trio? PASSED*",
+            "*test_several_failures?asyncio? ERROR*",
+            "*test_several_failures?trio? ERROR*",
+            "*test_observed_failure?asyncio? PASSED*",
+            "*test_observed_failure?trio? PASSED*",
         ]
     )
+    # Each of test_several_failures's two errors, the newest first, chained.
+    output = result.stdout.str()
+    assert output.count("During handling of the above exception") == 2
+    assert output.count("ValueError: the app failed") >= 6
+
+
+def test_docs_recipes_run(pytester: pytest.Pytester) -> None:
+    """docs/testing.md's conftest.py and test module recipes, put together."""
+    page = (Path(__file__).parent.parent / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```$", page, re.DOTALL | re.MULTILINE)
+    conftests = [block for block in blocks if block.startswith("# conftest.py")]
+    tests = [block for block in blocks if block.startswith("# test_")]
+    assert len(conftests) == 2
+    assert len(tests) == 1
+    pytester.makeconftest("\n".join(conftests))
+    pytester.makepyfile(test_docs=tests[0])
+    result = pytester.runpytest_inprocess(
+        "-p", "anyio", "-p", "no:pytest_cov", "-p", "no:cacheprovider", "-v"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*[[]asyncio[]] PASSED*", "*[[]trio[]] PASSED*"])
