@@ -253,16 +253,20 @@ class WsgiToAsgiInstance:
                 scope, None, duplicate_header_limit=settings.duplicate_header_limit
             )
         except DuplicateHeadersError:
-            await _simple_response(send, 400, b"Bad Request: too many repeated headers")
+            await _simple_response(
+                send, 400, b"Bad Request: too many repeated headers", close=scope
+            )
             return
         declared = environ.get("CONTENT_LENGTH")
         if declared is not None:
             if not declared.isdigit():
-                await _simple_response(send, 400, b"Bad Request: bad Content-Length")
+                await _simple_response(
+                    send, 400, b"Bad Request: bad Content-Length", close=scope
+                )
                 return
             limit = settings.max_body_size
             if limit is not None and int(declared) > limit:
-                await _simple_response(send, 413)
+                await _simple_response(send, 413, close=scope)
                 return
         message = await receive()
         if message["type"] != "http.request":
@@ -270,7 +274,7 @@ class WsgiToAsgiInstance:
         body: bytes = message.get("body", b"")
         limit = settings.max_body_size
         if limit is not None and len(body) > limit:
-            await _simple_response(send, 413)
+            await _simple_response(send, 413, close=scope)
             return
         self._received = len(body)
         self._reader_failure: Exception | None = None
@@ -363,8 +367,13 @@ class WsgiToAsgiInstance:
                 error = item[2]
                 if item[1] is None:
                     raise error
-                status = 413 if isinstance(error, RequestBodyTooLarge) else 500
-                await _simple_response(send, status)
+                if isinstance(error, RequestBodyTooLarge):
+                    await _simple_response(send, 413, close=self.scope)
+                else:
+                    # Close unless the whole body has arrived: the client may
+                    # still be sending it.
+                    unread = None if self._body_done else self.scope
+                    await _simple_response(send, 500, close=unread)
             else:  # _PATHSEND
                 await self._send_body(send, item[1], [], more=True)
                 await send({"type": "http.response.pathsend", "path": item[2]})
@@ -735,20 +744,29 @@ def _parse_start(
 
 
 async def _simple_response(
-    send: Callable[[Any], Any], status: int, body: bytes | None = None
+    send: Callable[[Any], Any],
+    status: int,
+    body: bytes | None = None,
+    *,
+    close: Mapping[str, Any] | None = None,
 ) -> None:
+    """Send a short plain-text response.
+
+    ``close`` is the request's scope when the adapter refuses a request whose
+    body it leaves unread: an HTTP/1 client is then told not to reuse the
+    connection (the server cannot keep it open with a body still pending, and
+    a client that sent its next request on it would see it dropped).  HTTP/2
+    forbids the header and needs none: streams end on their own.
+    """
     if body is None:
         body = http.HTTPStatus(status).phrase.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close is not None and close.get("http_version", "1.1") in ("1.0", "1.1"):
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 

@@ -289,10 +289,17 @@ def test_body_over_max_body_size_is_a_413(
     url = serve(echo, max_body_size=1000)
     assert client.post(url + "/", content=b"a" * 1000).content == b"a" * 1000
     # Declared too large: refused before the application runs.
-    assert client.post(url + "/", content=b"a" * 1001).status_code == 413
+    # The refusals close the connection (the body is left unread), so the
+    # client's next request goes out on a new connection instead of one the
+    # server is dropping.
+    refused = client.post(url + "/", content=b"a" * 1001)
+    assert refused.status_code == 413
+    assert refused.headers["connection"] == "close"
     # Chunked, found too large while the application reads it.
     response = client.post(url + "/", content=iter([b"a" * 600, b"b" * 600]))
     assert response.status_code == 413
+    assert response.headers["connection"] == "close"
+    assert client.post(url + "/", content=b"ok").content == b"ok"
 
 
 def test_limiter_bounds_the_requests_running_at_once(

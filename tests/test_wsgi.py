@@ -178,6 +178,7 @@ async def test_too_many_repeated_headers_get_400_without_the_app() -> None:
     response = await request(WsgiToAsgi(app), scope)
     assert response.status == 400
     assert b"repeated headers" in response.body
+    assert response.header(b"connection") == b"close"
     assert not called
     # Exactly at the limit is fine.
     scope = http_scope(headers=[(b"x-a", b"1")] * 100)
@@ -188,6 +189,7 @@ async def test_bad_content_length_gets_400() -> None:
     scope = http_scope("POST", headers=[(b"content-length", b"12x")])
     response = await request(WsgiToAsgi(hello), scope, b"abc")
     assert response.status == 400
+    assert response.header(b"connection") == b"close"
 
 
 # -- request body ----------
@@ -398,6 +400,13 @@ async def test_declared_body_over_the_limit_gets_413() -> None:
     scope = http_scope("POST", headers=[(b"content-length", b"11")])
     response = await request(WsgiToAsgi(echo, max_body_size=10), scope, b"x" * 11)
     assert response.status == 413
+    # The body is left unread, so an HTTP/1 client must not reuse the
+    # connection; HTTP/2 forbids the header.
+    assert response.header(b"connection") == b"close"
+    scope["http_version"] = "2"
+    response = await request(WsgiToAsgi(echo, max_body_size=10), scope, b"x" * 11)
+    assert response.status == 413
+    assert response.header(b"connection") is None
     scope = http_scope("POST", headers=[(b"content-length", b"10")])
     response = await request(WsgiToAsgi(echo, max_body_size=10), scope, b"x" * 10)
     assert response.body == b"x" * 10
@@ -408,6 +417,7 @@ async def test_first_message_over_the_limit_gets_413() -> None:
         WsgiToAsgi(echo, max_body_size=3), http_scope("POST"), b"abcd"
     )
     assert response.status == 413
+    assert response.header(b"connection") == b"close"
 
 
 async def test_streamed_body_over_the_limit() -> None:
@@ -431,6 +441,7 @@ async def test_streamed_body_over_the_limit() -> None:
         WsgiToAsgi(echo, max_body_size=7), http_scope("POST"), parts
     )
     assert response.status == 413
+    assert response.header(b"connection") == b"close"
 
 
 def test_options_are_checked() -> None:
@@ -724,6 +735,31 @@ async def test_app_error_before_start_gives_logged_500(
     assert "GET /view" in record.getMessage()
     assert record.exc_info is not None
     assert record.exc_info[0] is ZeroDivisionError
+
+
+async def test_app_error_with_body_still_arriving_closes_the_connection() -> None:
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        raise ZeroDivisionError("bad view")
+
+    async def receive() -> Message:
+        if first:
+            return first.pop()
+        await anyio.sleep_forever()  # the rest of the body never comes
+        raise AssertionError  # pragma: no cover
+
+    first = [{"type": "http.request", "body": b"part", "more_body": True}]
+    response = await request(WsgiToAsgi(app), http_scope("POST"), receive=receive)
+    assert response.status == 500
+    assert response.header(b"connection") == b"close"
+
+    # With the whole body received, the connection may be reused.
+    def reading(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        environ["wsgi.input"].read()
+        raise ZeroDivisionError("bad view")
+
+    response = await request(WsgiToAsgi(reading), http_scope("POST"), [b"a", b"b"])
+    assert response.status == 500
+    assert response.header(b"connection") is None
 
 
 async def test_iteration_error_before_anything_sent_gives_500() -> None:
