@@ -206,7 +206,8 @@ class Waiter:
     def _set(self) -> None:
         raise NotImplementedError
 
-    async def wait(self) -> None:
+    def wait(self) -> Awaitable[None]:
+        """Wait until woken (an awaitable; cancellable)."""
         raise NotImplementedError
 
 
@@ -216,20 +217,32 @@ class _AsyncioWaiter(Waiter):
     def __init__(self, loop: Loop) -> None:
         self._loop = loop
         self.done = False
-        self._future: Any = None
+        # Made now, before the waker is started, so that waiting costs little.
+        self._future: Any = loop._native.create_future()
+
+    def wake(self) -> bool:
+        # Loop.call_soon_threadsafe, inlined: this runs on every call's path.
+        try:
+            self._loop._native.call_soon_threadsafe(self._set)
+        except RuntimeError:  # the loop is closed
+            return False
+        return True
 
     def _set(self) -> None:
         self.done = True
         future = self._future
-        if future is not None and not future.done():
+        if not future.done():
             future.set_result(None)
 
-    async def wait(self) -> None:
-        if self.done:
-            return
-        # A fresh future each time: a cancelled wait leaves a cancelled one.
-        future = self._future = self._loop._native.create_future()
-        await future
+    def wait(self) -> Awaitable[None]:
+        # The future itself is awaited, no coroutine around it.  After a
+        # cancelled wait, a fresh one: the cancelled one stays cancelled.
+        future = self._future
+        if future.cancelled():
+            future = self._future = self._loop._native.create_future()
+            if self.done:
+                future.set_result(None)
+        return future  # type: ignore[no-any-return]
 
 
 class _TrioWaiter(Waiter):

@@ -104,17 +104,30 @@ class _SyncCall:
         self.error: BaseException | None = None
         self.cancelled = False
         #: Cancel scopes of coroutines the thread runs through async_to_sync.
-        self.linked: set[TaskScope] = set()
+        self.linked: set[TaskScope] | None = None
         self._waiter: Waiter | None = None
 
     # -- worker thread side --
 
     def run(self) -> None:
-        """Run the call in this thread, then wake the waiting task."""
+        """Run the call in this thread, then wake the waiting task.
+
+        The thread's own bookkeeping is undone after the wake-up, so the
+        caller resumes as early as possible.
+        """
         waiter = self._waiter
         assert waiter is not None  # set by the caller
-        self.execute()
+        state = _state.thread_state
+        outer, state.call = state.call, self
+        saved = self.claim.enter()
+        try:
+            self.result = self.context.run(self._invoke)
+        except BaseException as exc:
+            self.error = exc
         waiter.wake()
+        ThreadClaim.leave(saved)
+        state.call = outer
+        self.func = None
 
     def run_in_pool(self) -> Callable[[], object]:
         """A pool job: run the call, and wake the waiting task only once the
@@ -161,7 +174,7 @@ class _SyncCall:
         """The caller was cancelled: tell the thread and what it runs on the loop."""
         self.cancelled = True
         self.claim.cancel()
-        for scope in self.linked:
+        for scope in self.linked or ():
             scope.cancel()
 
     def outcome(self) -> Any:
@@ -261,8 +274,45 @@ class SyncToAsync(Generic[_P, _R]):
     async def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         loop = current_loop()
         context = self._context if self._context is not None else copy_context()
-        func = functools.partial(self.func, *args, **kwargs)
-        call = await self._run(func, context, loop, sys.exc_info()[1])
+        func = (
+            functools.partial(self.func, *args, **kwargs)
+            if args or kwargs
+            else self.func
+        )
+        handling = sys.exc_info()[1]
+        if not self._thread_sensitive:
+            call = await self._run(func, context, loop, handling)
+            _copy_back(context)
+            return call.outcome()  # type: ignore[no-any-return]
+        # The thread-sensitive path, inline: it is the hot one.
+        if loop.is_trio:
+            scope = None
+            # Like anyio.to_thread: a caller already cancelled starts nothing.
+            await checkpoint_if_cancelled()
+        else:
+            # anyio's check_cancelled() walks the cancel scope a worker thread
+            # was given: give ours the caller's.  Trio: see ThreadClaim.
+            scope = asyncio_cancel_scope()
+            if asyncio_cancel_requested(scope):
+                await checkpoint_if_cancelled()
+        call = _SyncCall(func, context, loop, ThreadClaim(loop, scope), handling)
+        waiter = call._waiter = loop.new_waiter()
+        while True:
+            target = _thread_sensitive_target()
+            if isinstance(target, SyncThread):
+                call.held = target
+                if target.submit(call):  # pragma: no branch - closing race
+                    break
+            elif target.enqueue(call):  # pragma: no branch - finishing race
+                break
+        try:
+            await waiter.wait()
+        except get_cancelled_exc_class():
+            call.cancel()
+            if not self._abandon:
+                with CancelScope(shield=True):
+                    await waiter.wait()
+            raise
         _copy_back(context)
         return call.outcome()  # type: ignore[no-any-return]
 
@@ -275,9 +325,8 @@ class SyncToAsync(Generic[_P, _R]):
         loop: Loop,
         handling: BaseException | None,
     ) -> _SyncCall:
-        # On asyncio anyio's check_cancelled() walks the cancel scope a worker
-        # thread was given: give ours the caller's, as anyio does.  Trio has
-        # its own register, see ThreadClaim.
+        # Worker pool or executor; the cancellation rules are those of the
+        # thread-sensitive path in __call__.
         if loop.is_trio:
             scope = None
             # Like anyio.to_thread: a caller already cancelled starts nothing.
@@ -289,20 +338,10 @@ class SyncToAsync(Generic[_P, _R]):
         call = _SyncCall(func, context, loop, ThreadClaim(loop, scope), handling)
         waiter = call._waiter = loop.new_waiter()
         executor = self._executor
-        if executor is not None:
-            executor.submit(call.run)
-        elif not self._thread_sensitive:
+        if executor is None:
             await self._run_in_pool(call, waiter, loop)
             return call
-        else:
-            while True:
-                target = _thread_sensitive_target()
-                if isinstance(target, SyncThread):
-                    call.held = target
-                    if target.submit(call):  # pragma: no branch - closing race
-                        break
-                elif target.enqueue(call):  # pragma: no branch - finishing race
-                    break
+        executor.submit(call.run)
         await _await_call(call, waiter, self._abandon)
         return call
 
@@ -522,14 +561,17 @@ class AsyncToSync(Generic[_P, _R]):
             else:
                 # Cancelling the sync_to_async caller cancels this coroutine too.
                 scope = loop.task_scope()
-                call.linked.add(scope)
+                linked = call.linked
+                if linked is None:
+                    linked = call.linked = set()
+                linked.add(scope)
                 if call.cancelled:  # pragma: no cover - cancelled while starting
                     scope.cancel()
                 try:
                     with scope:
                         box.value = await self.awaitable(*args, **kwargs)
                 finally:
-                    call.linked.discard(scope)
+                    linked.discard(scope)
                 if scope.cancelled_caught:
                     box.error = loop.new_cancelled()
         except BaseException as exc:

@@ -72,6 +72,28 @@ async def test_waiter_can_wait_again_after_a_cancelled_wait() -> None:
         await waiter.wait()
 
 
+@pytest.mark.anyio
+async def test_waiter_woken_while_no_one_waits_after_a_cancelled_wait() -> None:
+    waiter = _native.current_loop().new_waiter()
+    with anyio.move_on_after(0) as scope:
+        await waiter.wait()
+    assert scope.cancelled_caught
+    waiter._set()  # the wake-up lands between the two waits
+    with anyio.fail_after(5):
+        await waiter.wait()
+    assert waiter.done
+
+
+def test_waiter_wake_after_the_loop_is_gone(anyio_backend: str) -> None:
+    waiters: list[_native.Waiter] = []
+
+    async def main() -> None:
+        waiters.append(_native.current_loop().new_waiter())
+
+    anyio.run(main, backend=anyio_backend)
+    assert not waiters[0].wake()
+
+
 # -- SyncThread and LoopThread ---------------------------------------------------
 
 

@@ -529,8 +529,14 @@ async def test_cancel_reaches_coroutine_run_by_thread(thread_sensitive: bool) ->
         coroutine_started.set()
         await anyio.sleep_forever()
 
+    async def quick() -> str:
+        return "earlier call done"
+
     def thread_body() -> None:
         cancelled = anyio.get_cancelled_exc_class()
+        # An earlier coroutine, finished before the cancellation: only what
+        # runs when the caller is cancelled is cancelled.
+        outcomes.append(async_to_sync(quick)())
         try:
             async_to_sync(sleeper)()
         except cancelled:
@@ -546,7 +552,11 @@ async def test_cancel_reaches_coroutine_run_by_thread(thread_sensitive: bool) ->
             await coroutine_started.wait()
             scope.cancel()
     assert scope.cancelled_caught
-    assert outcomes == ["coroutine cancelled", "later call cancelled"]
+    assert outcomes == [
+        "earlier call done",
+        "coroutine cancelled",
+        "later call cancelled",
+    ]
 
 
 async def test_from_thread_helpers_work_in_thread_sensitive_thread() -> None:
