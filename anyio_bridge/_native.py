@@ -29,8 +29,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Any, Protocol, cast
+from typing import Any
 
 import sniffio
 
@@ -61,7 +60,7 @@ class Loop:
     :func:`loop_for_token`; instances are cached per loop.
     """
 
-    __slots__ = ("__weakref__", "_native", "is_trio", "token")
+    __slots__ = ("__weakref__", "_native", "cancelled_class", "is_trio", "token")
 
     def __init__(self, token: EventLoopToken) -> None:
         self.token = token
@@ -69,6 +68,11 @@ class Loop:
         trio = sys.modules.get("trio")
         self.is_trio = trio is not None and isinstance(
             self._native, trio.lowlevel.TrioToken
+        )
+        #: The backend's cancellation exception class, known without a running
+        #: loop (a coroutine can be closed by the garbage collector).
+        self.cancelled_class: type[BaseException] = (
+            token.backend_class.cancelled_exception_class()
         )
 
     def call_soon_threadsafe(self, func: Callable[..., object], *args: object) -> bool:
@@ -113,16 +117,6 @@ class Loop:
             return self.call_soon_threadsafe(_noop)
         return not self._native.is_closed()
 
-    def task_scope(self) -> TaskScope:
-        """A cancel scope for the current task, cheaper than anyio's.
-
-        Use it as a context manager around the code to cancel; its
-        :meth:`~TaskScope.cancel` may be called from this loop's thread only.
-        """
-        if self.is_trio:
-            return cast(TaskScope, _trio().CancelScope())
-        return _AsyncioTaskScope(sys.modules["asyncio"].current_task())
-
     def new_waiter(self) -> Waiter:
         """A waiter for the current task of this loop (call in the loop's thread)."""
         return _TrioWaiter(self) if self.is_trio else _AsyncioWaiter(self)
@@ -131,60 +125,11 @@ class Loop:
         """A fresh instance of this backend's cancellation exception."""
         if self.is_trio:
             return _trio().Cancelled._create()  # type: ignore[no-any-return]
-        return self.token.backend_class.cancelled_exception_class()()
+        return self.cancelled_class()
 
 
 def _noop() -> None:
     pass
-
-
-class TaskScope(Protocol):
-    """What `Loop.task_scope` returns (a ``trio.CancelScope`` on trio)."""
-
-    cancelled_caught: bool
-
-    def cancel(self) -> None: ...
-
-    def __enter__(self) -> object: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None: ...
-
-
-class _AsyncioTaskScope:
-    """Cancels one asyncio task natively and swallows only that cancellation."""
-
-    __slots__ = ("_requested", "_task", "cancelled_caught")
-
-    def __init__(self, task: Any) -> None:
-        self._task = task
-        self._requested = False
-        self.cancelled_caught = False
-
-    def cancel(self) -> None:
-        self._requested = True
-        self._task.cancel()
-
-    def __enter__(self) -> _AsyncioTaskScope:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        asyncio = sys.modules["asyncio"]
-        if self._requested and isinstance(exc, asyncio.CancelledError):
-            if sys.version_info >= (3, 11):  # pragma: no branch - CI runs 3.11
-                self._task.uncancel()
-            self.cancelled_caught = True
-            return True
-        return False
 
 
 class Waiter:
@@ -202,6 +147,11 @@ class Waiter:
     def wake(self) -> bool:
         """Release the waiter from any thread; ``False`` if the loop is gone."""
         return self._loop.call_soon_threadsafe(self._set)
+
+    def reset(self) -> None:
+        """Re-arm a woken waiter (in the loop's thread): the next :meth:`wait`
+        returns on the next wake-up only."""
+        raise NotImplementedError
 
     def _set(self) -> None:
         raise NotImplementedError
@@ -234,6 +184,11 @@ class _AsyncioWaiter(Waiter):
         if not future.done():
             future.set_result(None)
 
+    def reset(self) -> None:
+        self.done = False
+        if self._future.done():
+            self._future = self._loop._native.create_future()
+
     def wait(self) -> Awaitable[None]:
         # The future itself is awaited, no coroutine around it.  After a
         # cancelled wait, a fresh one: the cancelled one stays cancelled.
@@ -252,6 +207,9 @@ class _TrioWaiter(Waiter):
         self._loop = loop
         self.done = False
         self._task: Any = None
+
+    def reset(self) -> None:
+        self.done = False
 
     def _set(self) -> None:
         self.done = True

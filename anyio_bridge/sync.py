@@ -19,14 +19,13 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
 import anyio.to_thread
-from anyio import CancelScope, CapacityLimiter, WouldBlock, get_cancelled_exc_class
+from anyio import CancelScope, CapacityLimiter, WouldBlock
 from anyio.lowlevel import checkpoint_if_cancelled
 
 from . import _state
-from ._coroutines import iscoroutinefunction, markcoroutinefunction
+from ._coroutines import iscoroutinefunction, markcoroutinefunction, run_in_context
 from ._native import (
     Loop,
-    TaskScope,
     ThreadClaim,
     Waiter,
     asyncio_cancel_requested,
@@ -78,10 +77,11 @@ class _SyncCall:
         "claim",
         "context",
         "error",
+        "finished",
         "func",
         "handling",
         "held",
-        "linked",
+        "job",
         "loop",
         "result",
     )
@@ -103,8 +103,10 @@ class _SyncCall:
         self.result: Any = None
         self.error: BaseException | None = None
         self.cancelled = False
-        #: Cancel scopes of coroutines the thread runs through async_to_sync.
-        self.linked: set[TaskScope] | None = None
+        #: Set by the thread just before its last wake-up of the caller.
+        self.finished = False
+        #: A coroutine the thread asks the caller's task to run (async_to_sync).
+        self.job: _Job | None = None
         self._waiter: Waiter | None = None
 
     # -- worker thread side --
@@ -124,6 +126,7 @@ class _SyncCall:
             self.result = self.context.run(self._invoke)
         except BaseException as exc:
             self.error = exc
+        self.finished = True
         waiter.wake()
         ThreadClaim.leave(saved)
         state.call = outer
@@ -133,9 +136,31 @@ class _SyncCall:
         """A pool job: run the call, and wake the waiting task only once the
         thread is idle again (see :mod:`anyio_bridge._pool`)."""
         self.execute()
+        return self._finish
+
+    def _finish(self) -> None:
         waiter = self._waiter
         assert waiter is not None  # set by the caller
-        return waiter.wake
+        self.finished = True
+        waiter.wake()
+
+    def post(self, job: _Job) -> None:
+        """Ask the caller's task to run *job* (called by the thread, for
+        async_to_sync); the job's executor then reports the outcome.
+
+        :raises: the backend's cancellation exception if the caller was
+            cancelled, or RuntimeError if its event loop has finished.
+        """
+        with _jobs_lock:
+            if self.cancelled:
+                raise self.loop.new_cancelled()
+            self.job = job
+        waiter = self._waiter
+        assert waiter is not None  # set by the caller
+        if not waiter.wake():
+            raise RuntimeError(
+                "async_to_sync: the event loop this thread belongs to has finished"
+            )
 
     def execute(self) -> None:
         """Run the function in this thread as a worker of the caller's loop."""
@@ -170,12 +195,21 @@ class _SyncCall:
 
     # -- loop side --
 
+    def take_job(self) -> _Job | None:
+        if self.job is None:
+            return None
+        with _jobs_lock:
+            job, self.job = self.job, None
+        return job
+
     def cancel(self) -> None:
-        """The caller was cancelled: tell the thread and what it runs on the loop."""
-        self.cancelled = True
+        """The caller was cancelled: tell the thread, refuse what it asked for."""
+        with _jobs_lock:
+            self.cancelled = True
+            job, self.job = self.job, None
         self.claim.cancel()
-        for scope in self.linked or ():
-            scope.cancel()
+        if job is not None:
+            job.refuse(self.loop)
 
     def outcome(self) -> Any:
         error = self.error
@@ -188,16 +222,107 @@ class _SyncCall:
         return self.result
 
 
+#: Guards handing jobs from threads to callers against cancellation.
+_jobs_lock = threading.Lock()
+
+
+class _Job:
+    """A coroutine that a thread running a call hands to the call's caller.
+
+    The caller's task runs it (see :func:`_serve_jobs`), in the context the
+    thread prepared, and reports to the thread through *executor*.  Running it
+    in the waiting task, rather than in a new one, costs no task and makes the
+    caller's cancellation reach it with no extra bookkeeping.
+    """
+
+    __slots__ = ("box", "context", "executor", "factory")
+
+    def __init__(
+        self,
+        factory: Callable[[], Awaitable[Any]],
+        context: Context,
+        box: _Box,
+        executor: CurrentThreadExecutor,
+    ) -> None:
+        self.factory = factory
+        self.context = context
+        self.box = box
+        self.executor = executor
+
+    async def run(self, loop: Loop) -> None:
+        """Run the coroutine; re-raise only the caller's own cancellation."""
+        box = self.box
+        try:
+            box.value = await run_in_context(self.context, self.factory)
+        except loop.cancelled_class:
+            # The caller is being cancelled: so is the thread's coroutine.
+            box.error = loop.new_cancelled()
+            raise
+        except GeneratorExit:
+            # The caller's task was destroyed unfinished (its loop was closed).
+            box.error = RuntimeError(
+                "async_to_sync: the event loop closed while the coroutine was "
+                "still running"
+            )
+            raise
+        except BaseException as exc:
+            box.error = exc
+        finally:
+            box.context = self.context
+            self.executor.stop()
+
+    def refuse(self, loop: Loop) -> None:
+        """Answer the thread with cancellation, without running anything."""
+        self.box.error = loop.new_cancelled()
+        self.box.context = self.context
+        self.executor.stop()
+
+
+async def _serve_jobs(call: _SyncCall, waiter: Waiter) -> None:
+    """Run what *call*'s thread sends until the thread has finished.
+
+    Called once woken while the thread is not finished, so it sent a job.
+    The waiter is re-armed before every look at the call, so that no wake-up
+    is lost.
+    """
+    loop = call.loop
+    while True:
+        waiter.reset()
+        job = call.take_job()
+        if job is not None:
+            await job.run(loop)
+        elif call.finished:
+            return
+        else:
+            await waiter.wait()
+
+
 async def _await_call(call: _SyncCall, waiter: Waiter, abandon: bool) -> None:
-    """Wait for *call*'s thread; on cancellation, wait for it unless *abandon*."""
+    """Wait for *call*'s thread, running the coroutines it sends meanwhile."""
     try:
         await waiter.wait()
-    except get_cancelled_exc_class():
-        call.cancel()
-        if not abandon:
-            with CancelScope(shield=True):
-                await waiter.wait()
+        if not call.finished:
+            await _serve_jobs(call, waiter)
+    except call.loop.cancelled_class:
+        await _after_cancel(call, waiter, abandon)
         raise
+
+
+async def _after_cancel(call: _SyncCall, waiter: Waiter, abandon: bool) -> None:
+    """The caller of *call* was cancelled: wait for the thread unless *abandon*."""
+    call.cancel()
+    if not abandon:
+        with CancelScope(shield=True):
+            await _wait_finished(call, waiter)
+
+
+async def _wait_finished(call: _SyncCall, waiter: Waiter) -> None:
+    # Once the call is cancelled the thread sends no more jobs: only its end.
+    while True:
+        waiter.reset()
+        if call.finished:
+            return
+        await waiter.wait()
 
 
 def _thread_sensitive_target() -> CurrentThreadExecutor | SyncThread:
@@ -307,11 +432,10 @@ class SyncToAsync(Generic[_P, _R]):
                 break
         try:
             await waiter.wait()
-        except get_cancelled_exc_class():
-            call.cancel()
-            if not self._abandon:
-                with CancelScope(shield=True):
-                    await waiter.wait()
+            if not call.finished:  # the thread sent a coroutine to run
+                await _serve_jobs(call, waiter)
+        except loop.cancelled_class:
+            await _after_cancel(call, waiter, self._abandon)
             raise
         _copy_back(context)
         return call.outcome()  # type: ignore[no-any-return]
@@ -357,10 +481,10 @@ class SyncToAsync(Generic[_P, _R]):
         try:
             await _await_call(call, waiter, self._abandon)
         finally:
-            if waiter.done:
+            if call.finished:
                 limiter.release_on_behalf_of(call)
             else:
-                loop.spawn(functools.partial(_release_after, waiter, limiter, call))
+                loop.spawn(functools.partial(_release_after, call, waiter, limiter))
 
     def __get__(self, parent: Any, objtype: Any) -> Callable[..., Any]:
         """Bind like a method when stored as a class attribute."""
@@ -369,11 +493,11 @@ class SyncToAsync(Generic[_P, _R]):
 
 
 async def _release_after(
-    waiter: Waiter, limiter: CapacityLimiter, call: object
+    call: _SyncCall, waiter: Waiter, limiter: CapacityLimiter
 ) -> None:
     try:
         with CancelScope(shield=True):
-            await waiter.wait()
+            await _wait_finished(call, waiter)
     finally:
         limiter.release_on_behalf_of(call)
 
@@ -490,53 +614,35 @@ class AsyncToSync(Generic[_P, _R]):
                 "You cannot use AsyncToSync in the same thread as an async event "
                 "loop - just await the async function directly."
             )
-        call: _SyncCall | None = _state.thread_state.call
-        loop: Loop | None = None
-        own_loop: LoopThread | None = None
-        if not self.force_new_loop:
-            if call is not None:
-                if call.cancelled:
-                    raise call.loop.new_cancelled()
-                loop = call.loop
-            else:
-                loop = foreign_worker_loop()
-        if loop is None:
-            call = None
-            single = _state.single_thread_context.get()
-            if self.force_new_loop:
-                own_loop = LoopThread(self.backend, "anyio_bridge private loop")
-                loop = own_loop.loop
-            elif single is not None:
-                loop = single._loop(self.backend)
-            else:
-                loop = _state.process.loop_thread(self.backend).loop
-
+        call: _SyncCall | None = (
+            None if self.force_new_loop else _state.thread_state.call
+        )
         executor = CurrentThreadExecutor()
         context = copy_context()
         context.run(_enter_coroutine_context, executor)
         box = _Box()
-        held = call.held if call is not None else None
-        if held is not None:
-            held.enter_blocking()
-        try:
-            runner = functools.partial(
-                self._run, box, executor, call, loop, args, kwargs
-            )
-            if not loop.spawn(runner, context):
-                raise RuntimeError(
-                    "async_to_sync: the event loop this thread belongs to has finished"
-                )
-            if not executor.serve(alive=loop.is_alive):
-                raise RuntimeError(
-                    "async_to_sync: the event loop closed while the coroutine was "
-                    "still running"
-                )
-        finally:
+        if call is not None:
+            # A thread running a sync_to_async call: the task awaiting that
+            # call runs the coroutine, while this thread serves the
+            # thread-sensitive calls the coroutine makes.
+            factory = functools.partial(self.awaitable, *args, **kwargs)
+            held = call.held
             if held is not None:
-                held.exit_blocking()
-            if own_loop is not None:
-                own_loop.stop()
-        assert box.context is not None  # set by _run before it stops the executor
+                held.enter_blocking()
+            try:
+                call.post(_Job(factory, context, box, executor))
+                served = executor.serve(alive=call.loop.is_alive)
+            finally:
+                if held is not None:
+                    held.exit_blocking()
+        else:
+            served = self._spawn(box, executor, context, args, kwargs)
+        if not served:
+            raise RuntimeError(
+                "async_to_sync: the event loop closed while the coroutine was "
+                "still running"
+            )
+        assert box.context is not None  # set before the executor is stopped
         _copy_back(box.context)
         error = box.error
         if error is not None:
@@ -546,34 +652,47 @@ class AsyncToSync(Generic[_P, _R]):
                 box.error = error = None
         return box.value  # type: ignore[no-any-return]
 
+    def _spawn(
+        self,
+        box: _Box,
+        executor: CurrentThreadExecutor,
+        context: Context,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> bool:
+        """Run the coroutine in a new task, on the loop of this anyio worker
+        thread, or else on a loop thread; serve this thread meanwhile."""
+        own_loop: LoopThread | None = None
+        loop = None if self.force_new_loop else foreign_worker_loop()
+        if loop is None:
+            single = _state.single_thread_context.get()
+            if self.force_new_loop:
+                own_loop = LoopThread(self.backend, "anyio_bridge private loop")
+                loop = own_loop.loop
+            elif single is not None:
+                loop = single._loop(self.backend)
+            else:
+                loop = _state.process.loop_thread(self.backend).loop
+        try:
+            runner = functools.partial(self._run, box, executor, args, kwargs)
+            if not loop.spawn(runner, context):
+                raise RuntimeError(
+                    "async_to_sync: the event loop this thread belongs to has finished"
+                )
+            return executor.serve(alive=loop.is_alive)
+        finally:
+            if own_loop is not None:
+                own_loop.stop()
+
     async def _run(
         self,
         box: _Box,
         executor: CurrentThreadExecutor,
-        call: _SyncCall | None,
-        loop: Loop,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
         try:
-            if call is None:
-                box.value = await self.awaitable(*args, **kwargs)
-            else:
-                # Cancelling the sync_to_async caller cancels this coroutine too.
-                scope = loop.task_scope()
-                linked = call.linked
-                if linked is None:
-                    linked = call.linked = set()
-                linked.add(scope)
-                if call.cancelled:  # pragma: no cover - cancelled while starting
-                    scope.cancel()
-                try:
-                    with scope:
-                        box.value = await self.awaitable(*args, **kwargs)
-                finally:
-                    linked.discard(scope)
-                if scope.cancelled_caught:
-                    box.error = loop.new_cancelled()
+            box.value = await self.awaitable(*args, **kwargs)
         except BaseException as exc:
             box.error = exc
         finally:

@@ -17,6 +17,7 @@ from the same run.  A row that cannot be built or whose call raises shows
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gc
 import importlib
@@ -417,6 +418,59 @@ class Settings:
         return self.warmup if round_no == 0 else min(self.warmup, REWARMUP)
 
 
+class Placement:
+    """Where the benchmark's threads may run (see benchmarks/README.md).
+
+    * ``free``: wherever the OS scheduler puts them.
+    * ``one-cpu``: every thread on one CPU: the cost of the work each bridge
+      does, with no cross-CPU wake-ups.
+    * ``two-cpus``: the main thread (event loop, or top-level caller) on one
+      CPU, every other thread on another, so that every hand-off crosses CPUs.
+
+    In a virtual machine a wake-up across CPUs costs tens of µs more than one
+    on the same CPU, and with ``free`` which rows get which is left to chance.
+    Pinning is re-applied after each row's warm-up, so threads a row started
+    are placed too.
+    """
+
+    NAMES = ("free", "one-cpu", "two-cpus")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cpus: tuple[int, ...] = ()
+        self.all_cpus: set[int] = set()
+        if name != "free":
+            self.all_cpus = os.sched_getaffinity(0)
+            available = sorted(self.all_cpus)
+            self.cpus = (available[0], available[-1])
+
+    def apply(self, *, top_level: bool = False) -> None:
+        """Pin every thread of the process as this placement says.
+
+        Top-level rows under ``two-cpus`` are left free instead: a thread
+        inherits the CPUs of the thread that starts it, so asgiref's
+        thread-per-call would share the caller's CPU while persistent threads
+        would not, which would compare unlike with unlike.
+        """
+        if not self.cpus:
+            return
+        main = threading.main_thread().native_id
+        first, other = self.cpus
+        for name in os.listdir("/proc/self/task"):
+            tid = int(name)
+            if self.name == "one-cpu":
+                cpus = {first}
+            elif top_level:
+                cpus = self.all_cpus
+            else:
+                cpus = {first if tid == main else other}
+            with contextlib.suppress(OSError):  # the thread has just ended
+                os.sched_setaffinity(tid, cpus)
+
+
+PLACEMENT = Placement("free")
+
+
 @dataclass
 class Row:
     key: str
@@ -475,6 +529,7 @@ async def _time_async(
         await call()
         if clock() > deadline_ns:
             break
+    PLACEMENT.apply()
     samples: list[int] = []
     append = samples.append
     for _ in range(n):
@@ -487,12 +542,15 @@ async def _time_async(
     return samples, False
 
 
-def _time_sync(call: SyncCall, n: int, warmup: int, deadline_ns: int) -> Timings:
+def _time_sync(
+    call: SyncCall, n: int, warmup: int, deadline_ns: int, *, top_level: bool = False
+) -> Timings:
     clock = time.perf_counter_ns
     for _ in range(warmup):
         call()
         if clock() > deadline_ns:
             break
+    PLACEMENT.apply(top_level=top_level)
     samples: list[int] = []
     append = samples.append
     for _ in range(n):
@@ -579,6 +637,7 @@ def _run_top_level_case(
                 settings.calls_per_round,
                 settings.warmup_for(round_no),
                 deadline_ns,
+                top_level=True,
             )
     except Exception as exc:
         row.error = _describe(exc)
@@ -657,6 +716,8 @@ def environment(settings: Settings, argv: Sequence[str]) -> dict[str, Any]:
         "warmup": settings.warmup,
         "rewarmup_per_round": settings.warmup_for(1),
         "command": " ".join(["python", *argv]),
+        "placement": PLACEMENT.name,
+        "placement_cpus": list(PLACEMENT.cpus),
     }
 
 
@@ -734,6 +795,19 @@ def _row_cells(row: Row | None) -> tuple[str, str]:
     return median, f"{row.p90_us():.1f}"
 
 
+def _placement_text(env: dict[str, Any]) -> str:
+    cpus = env["placement_cpus"]
+    if env["placement"] == "one-cpu":
+        return f"`one-cpu`: every thread pinned to CPU {cpus[0]}"
+    if env["placement"] == "two-cpus":
+        return (
+            f"`two-cpus`: the main thread (event loop, top-level caller) on CPU "
+            f"{cpus[0]}, every other thread on CPU {cpus[1]} (top-level rows: "
+            "free, see benchmarks/README.md)"
+        )
+    return "`free`: left to the OS scheduler"
+
+
 def render_markdown(
     env: dict[str, Any],
     results: Results,
@@ -753,6 +827,7 @@ def render_markdown(
         f"rounds (warm-up: {env['warmup']} calls, then "
         f"{env['rewarmup_per_round']} per later round)",
         f"- command: `{env['command']}`",
+        f"- thread placement: {_placement_text(env)}",
         "",
         "Per-call cost in µs (median / 90th percentile). Absolute numbers are "
         "machine-dependent; compare ratios within this run only.",
@@ -910,13 +985,31 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="abort the whole run, keeping partial results, after this many seconds",
     )
     parser.add_argument(
+        "--placement",
+        choices=Placement.NAMES,
+        default="free",
+        help="pin threads: free (default), one-cpu, or two-cpus (loop on one "
+        "CPU, other threads on another); Linux only",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
-        default=DEFAULT_OUTPUT,
-        help="Markdown report path; the JSON twin goes next to it "
-        f"(default {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})",
+        help="Markdown report path; the JSON twin goes next to it (default "
+        f"{DEFAULT_OUTPUT.relative_to(REPO_ROOT)}, or sync-PLACEMENT.md when "
+        "pinned)",
     )
     args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = (
+            DEFAULT_OUTPUT
+            if args.placement == "free"
+            else DEFAULT_OUTPUT.with_name(f"sync-{args.placement}.md")
+        )
+    if args.placement != "free":
+        if not hasattr(os, "sched_setaffinity") or not os.path.isdir("/proc/self/task"):
+            parser.error("--placement needs Linux (sched_setaffinity, /proc)")
+        if args.placement == "two-cpus" and len(os.sched_getaffinity(0)) < 2:
+            parser.error("--placement two-cpus needs two CPUs")
     if args.calls is None:
         args.calls = 300 if args.quick else 3000
     if args.warmup is None:
@@ -929,6 +1022,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    global PLACEMENT
+    PLACEMENT = Placement(args.placement)
+    PLACEMENT.apply()
     settings = Settings(
         calls=args.calls,
         warmup=args.warmup,

@@ -377,3 +377,32 @@ async def test_fork_inside_worker_thread_uses_fresh_loop() -> None:
         return os.waitstatus_to_exitcode(status)
 
     assert await sync_to_async(fork_and_call)() == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("thread_sensitive", [True, False])
+async def test_coroutine_of_a_called_thread_runs_in_the_callers_task(
+    thread_sensitive: bool,
+) -> None:
+    """The task awaiting sync_to_async runs what its thread sends, with the
+    thread's context variables rather than its own."""
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="-")
+
+    async def inside() -> tuple[int, str]:
+        seen = var.get()
+        var.set("set by the coroutine")
+        return anyio.get_current_task().id, seen
+
+    def body() -> tuple[int, str, str]:
+        var.set("set by the thread")
+        task_id, seen = async_to_sync(inside)()
+        return task_id, seen, var.get()
+
+    var.set("set by the task")
+    task_id, seen, after = await sync_to_async(
+        body, thread_sensitive=thread_sensitive
+    )()
+    assert task_id == anyio.get_current_task().id
+    assert seen == "set by the thread"
+    assert after == "set by the coroutine"
+    assert var.get() == "set by the coroutine"  # copied back through both hops

@@ -213,6 +213,103 @@ def test_loop_closed_under_pending_call_is_reported() -> None:
     assert "closed while" in str(errors[0])
 
 
+@pytest.mark.parametrize("thread_sensitive", [True, False])
+def test_loop_closed_under_a_coroutine_run_by_the_caller(
+    thread_sensitive: bool,
+) -> None:
+    """The same for a sync_to_async thread, whose caller runs the coroutine."""
+    started = threading.Event()
+    errors: list[BaseException] = []
+    finished = threading.Event()
+
+    async def never() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    def worker() -> None:
+        try:
+            async_to_sync(never)()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            finished.set()
+
+    async def main() -> None:
+        call = sync_to_async(worker, thread_sensitive=thread_sensitive)
+        pending.append(asyncio.ensure_future(call()))
+        await anyio.to_thread.run_sync(started.wait)
+
+    pending: list[asyncio.Future[None]] = []
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda loop, context: None)
+    loop.run_until_complete(main())
+    loop.close()
+    assert finished.wait(10)
+    assert isinstance(errors[0], RuntimeError)
+    assert "closed while" in str(errors[0])
+
+
+@pytest.mark.allow_leaks  # an anyio worker of the discarded loop stays parked
+def test_async_to_sync_after_the_callers_loop_closed() -> None:
+    entered = threading.Event()
+    go_on = threading.Event()
+    errors: list[BaseException] = []
+    finished = threading.Event()
+
+    async def noop() -> None:  # pragma: no cover - must not run
+        pass
+
+    def worker() -> None:
+        entered.set()
+        go_on.wait(10)
+        try:
+            async_to_sync(noop)()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            finished.set()
+
+    async def main() -> None:
+        call = sync_to_async(worker, thread_sensitive=False)
+        pending.append(asyncio.ensure_future(call()))
+        await anyio.to_thread.run_sync(entered.wait)
+
+    pending: list[asyncio.Future[None]] = []
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda loop, context: None)
+    loop.run_until_complete(main())
+    loop.close()
+    go_on.set()
+    assert finished.wait(10)
+    assert isinstance(errors[0], RuntimeError)
+    assert "has finished" in str(errors[0])
+
+
+@pytest.mark.anyio
+async def test_cancellation_landing_before_a_sent_coroutine_is_taken() -> None:
+    """The caller is cancelled with the thread's coroutine sent but not yet
+    taken: the coroutine never runs and the thread gets cancellation."""
+    loop = _native.current_loop()
+    outcomes: list[str] = []
+
+    async def never_runs() -> None:  # pragma: no cover - must not run
+        outcomes.append("ran")
+
+    def body() -> None:
+        # Queue the cancellation first, then send the coroutine: the loop
+        # sees the cancellation before the wake-up that would take it.
+        loop.call_soon_threadsafe(scope.cancel)
+        try:
+            async_to_sync(never_runs)()
+        except anyio.get_cancelled_exc_class():
+            outcomes.append("cancelled")
+
+    with anyio.CancelScope() as scope:
+        await sync_to_async(body)()
+    assert scope.cancelled_caught
+    assert outcomes == ["cancelled"]
+
+
 def test_pool_prefixes_cover_shared_threads() -> None:
     names = {
         _state.process.shared_sync_thread().thread.name,
