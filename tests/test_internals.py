@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
+from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.from_thread
@@ -178,39 +180,58 @@ async def test_trio_to_thread_worker_reaches_its_loop() -> None:
 # -- a loop that dies under a pending async_to_sync ------------------------------
 
 
-@pytest.mark.allow_leaks  # an anyio worker of the discarded loop stays parked
-def test_loop_closed_under_pending_call_is_reported() -> None:
-    """pytest-asyncio used to stop loops with calls pending: no hang, an error."""
-    started = threading.Event()
-    errors: list[BaseException] = []
-    finished = threading.Event()
+class _CallerLoopClosed:
+    """A thread calls async_to_sync, and the loop it belongs to is closed
+    under it, with the task that started the thread still pending (what
+    pytest-asyncio used to do)."""
 
-    async def never() -> None:
-        started.set()
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.go_on = threading.Event()
+        self.go_on.set()
+        self.finished = threading.Event()
+        self.errors: list[BaseException] = []
+
+    async def never(self) -> None:
+        self.ready.set()
         await anyio.sleep_forever()
 
-    def worker() -> None:
+    def worker(self, coroutine_function: Callable[[], Awaitable[None]]) -> None:
+        self.go_on.wait(10)
         try:
-            async_to_sync(never)()
+            async_to_sync(coroutine_function)()
         except BaseException as exc:
-            errors.append(exc)
+            self.errors.append(exc)
         finally:
-            finished.set()
+            self.finished.set()
 
-    pending: list[asyncio.Future[None]] = []
+    def run(self, start: Callable[[], Awaitable[object]]) -> None:
+        pending: list[asyncio.Future[object]] = []
 
-    async def main() -> None:
-        job = anyio.to_thread.run_sync(worker, abandon_on_cancel=True)
-        pending.append(asyncio.ensure_future(job))
-        await anyio.to_thread.run_sync(started.wait)
+        async def main() -> None:
+            pending.append(asyncio.ensure_future(start()))
+            await anyio.to_thread.run_sync(self.ready.wait)
 
-    loop = asyncio.new_event_loop()
-    loop.set_exception_handler(lambda loop, context: None)
-    loop.run_until_complete(main())
-    loop.close()
-    assert finished.wait(10)
-    assert isinstance(errors[0], RuntimeError)
-    assert "closed while" in str(errors[0])
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(lambda loop, context: None)
+        loop.run_until_complete(main())
+        loop.close()
+        self.go_on.set()
+
+    def error(self) -> BaseException:
+        assert self.finished.wait(10)
+        return self.errors[0]
+
+
+@pytest.mark.allow_leaks  # an anyio worker of the discarded loop stays parked
+def test_loop_closed_under_pending_call_is_reported() -> None:
+    """No hang: an error in the thread."""
+    case = _CallerLoopClosed()
+    worker = functools.partial(case.worker, case.never)
+    case.run(lambda: anyio.to_thread.run_sync(worker, abandon_on_cancel=True))
+    error = case.error()
+    assert isinstance(error, RuntimeError)
+    assert "closed while" in str(error)
 
 
 @pytest.mark.parametrize("thread_sensitive", [True, False])
@@ -218,71 +239,30 @@ def test_loop_closed_under_a_coroutine_run_by_the_caller(
     thread_sensitive: bool,
 ) -> None:
     """The same for a sync_to_async thread, whose caller runs the coroutine."""
-    started = threading.Event()
-    errors: list[BaseException] = []
-    finished = threading.Event()
-
-    async def never() -> None:
-        started.set()
-        await anyio.sleep_forever()
-
-    def worker() -> None:
-        try:
-            async_to_sync(never)()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            finished.set()
-
-    async def main() -> None:
-        call = sync_to_async(worker, thread_sensitive=thread_sensitive)
-        pending.append(asyncio.ensure_future(call()))
-        await anyio.to_thread.run_sync(started.wait)
-
-    pending: list[asyncio.Future[None]] = []
-    loop = asyncio.new_event_loop()
-    loop.set_exception_handler(lambda loop, context: None)
-    loop.run_until_complete(main())
-    loop.close()
-    assert finished.wait(10)
-    assert isinstance(errors[0], RuntimeError)
-    assert "closed while" in str(errors[0])
+    case = _CallerLoopClosed()
+    worker = functools.partial(case.worker, case.never)
+    case.run(sync_to_async(worker, thread_sensitive=thread_sensitive))
+    error = case.error()
+    assert isinstance(error, RuntimeError)
+    assert "closed while" in str(error)
 
 
 @pytest.mark.allow_leaks  # an anyio worker of the discarded loop stays parked
 def test_async_to_sync_after_the_callers_loop_closed() -> None:
-    entered = threading.Event()
-    go_on = threading.Event()
-    errors: list[BaseException] = []
-    finished = threading.Event()
+    case = _CallerLoopClosed()
+    case.go_on.clear()  # the thread calls async_to_sync once the loop is closed
 
     async def noop() -> None:  # pragma: no cover - must not run
         pass
 
     def worker() -> None:
-        entered.set()
-        go_on.wait(10)
-        try:
-            async_to_sync(noop)()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            finished.set()
+        case.ready.set()
+        case.worker(noop)
 
-    async def main() -> None:
-        call = sync_to_async(worker, thread_sensitive=False)
-        pending.append(asyncio.ensure_future(call()))
-        await anyio.to_thread.run_sync(entered.wait)
-
-    pending: list[asyncio.Future[None]] = []
-    loop = asyncio.new_event_loop()
-    loop.set_exception_handler(lambda loop, context: None)
-    loop.run_until_complete(main())
-    loop.close()
-    go_on.set()
-    assert finished.wait(10)
-    assert isinstance(errors[0], RuntimeError)
-    assert "has finished" in str(errors[0])
+    case.run(sync_to_async(worker, thread_sensitive=False))
+    error = case.error()
+    assert isinstance(error, RuntimeError)
+    assert "has finished" in str(error)
 
 
 @pytest.mark.anyio
