@@ -38,6 +38,8 @@ import sniffio
 from anyio._core._eventloop import threadlocals as _anyio_threadlocals
 from anyio.lowlevel import EventLoopToken, current_token
 
+from ._coroutines import run_in_context
+
 __all__ = [
     "Loop",
     "ThreadClaim",
@@ -130,6 +132,51 @@ class Loop:
 
 def _noop() -> None:
     pass
+
+
+class TaskRunners:
+    """Trio tasks kept parked to run coroutines handed to their loop.
+
+    Starting a trio task (and ending it) costs more than waking one that
+    waits.  A loop that runs many short coroutines for other threads keeps up
+    to :attr:`MAX_IDLE` tasks that finished one, parked, and hands them the
+    next.  Each coroutine runs in the context it was handed with (see
+    :func:`~anyio_bridge._coroutines.run_in_context`) and must not raise, as
+    for :meth:`Loop.spawn`.  Parked tasks end when the loop's run ends.
+    """
+
+    MAX_IDLE = 8
+
+    def __init__(self) -> None:
+        self._idle: list[Any] = []
+
+    def start(self, async_fn: Callable[[], Awaitable[object]], context: Any) -> None:
+        """Run ``async_fn()`` in *context*; call in the loop's thread."""
+        lowlevel = _trio().lowlevel
+        if self._idle:
+            task = self._idle.pop()
+            lowlevel.reschedule(task, sys.modules["outcome"].Value((async_fn, context)))
+        else:
+            lowlevel.spawn_system_task(self._run, async_fn, context)
+
+    async def _run(
+        self, async_fn: Callable[[], Awaitable[object]], context: Any
+    ) -> None:
+        lowlevel = _trio().lowlevel
+        task = lowlevel.current_task()
+        idle = self._idle
+
+        def abort(_: object) -> Any:
+            idle.remove(task)
+            return lowlevel.Abort.SUCCEEDED
+
+        while True:
+            await run_in_context(context, async_fn)
+            del async_fn, context
+            if len(idle) >= self.MAX_IDLE:
+                return
+            idle.append(task)
+            async_fn, context = await lowlevel.wait_task_rescheduled(abort)
 
 
 class Waiter:

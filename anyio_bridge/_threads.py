@@ -16,13 +16,14 @@ Work items are objects with a ``run()`` method that never raises.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextvars import Context
 from queue import SimpleQueue
 from typing import Protocol
 
 import anyio
 
-from ._native import Loop, current_loop
+from ._native import Loop, TaskRunners, current_loop
 
 
 class WorkItem(Protocol):
@@ -121,6 +122,7 @@ class LoopThread:
         self._started = threading.Event()
         self._stop_event: anyio.Event | None = None
         self._loop: Loop | None = None
+        self._runners: TaskRunners | None = None
         self._error: BaseException | None = None
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
@@ -144,9 +146,24 @@ class LoopThread:
             self._error = exc
             self._started.set()
 
+    def spawn(
+        self, async_fn: Callable[[], Awaitable[object]], context: Context
+    ) -> bool:
+        """Run ``async_fn()`` in *context* as a task of this loop (any thread).
+
+        Like :meth:`Loop.spawn`; on trio, a finished task is kept parked and
+        handed the next coroutine, which is cheaper than starting a task.
+        """
+        runners = self._runners
+        if runners is None:
+            return self.loop.spawn(async_fn, context)
+        return self.loop.call_soon_threadsafe(runners.start, async_fn, context)
+
     async def _serve(self) -> None:
         self._stop_event = anyio.Event()
-        self._loop = current_loop()
+        loop = self._loop = current_loop()
+        if loop.is_trio:
+            self._runners = TaskRunners()
         self._started.set()
         await self._stop_event.wait()
 

@@ -61,7 +61,7 @@ class CurrentThreadExecutor(Executor):
     """
 
     def __init__(self, old_executor: CurrentThreadExecutor | None = None) -> None:
-        self._owner = threading.current_thread()
+        self._owner = threading.get_ident()
         self._queue: SimpleQueue[WorkItem] = SimpleQueue()
         self._lock = threading.Lock()
         self._finished = False
@@ -141,7 +141,7 @@ class CurrentThreadExecutor(Executor):
         :raises RuntimeError: if called from the owning thread itself (it would
             wait on itself forever) or after the executor has finished.
         """
-        if threading.current_thread() is self._owner:
+        if threading.get_ident() == self._owner:
             raise RuntimeError(
                 "cannot submit to a CurrentThreadExecutor from its own thread: "
                 "it would wait on itself"
@@ -152,7 +152,7 @@ class CurrentThreadExecutor(Executor):
         return future
 
     def _check_owner(self, what: str) -> None:
-        if threading.current_thread() is not self._owner:
+        if threading.get_ident() != self._owner:
             raise RuntimeError(
                 f"{what}() must be called from the executor's own thread"
             )

@@ -664,18 +664,23 @@ class AsyncToSync(Generic[_P, _R]):
         thread, or else on a loop thread; serve this thread meanwhile."""
         own_loop: LoopThread | None = None
         loop = None if self.force_new_loop else foreign_worker_loop()
-        if loop is None:
+        spawn: Callable[[Callable[[], Awaitable[object]], Context], bool]
+        if loop is not None:
+            spawn = loop.spawn
+        else:
             single = _state.single_thread_context.get()
             if self.force_new_loop:
-                own_loop = LoopThread(self.backend, "anyio_bridge private loop")
-                loop = own_loop.loop
+                thread = own_loop = LoopThread(
+                    self.backend, "anyio_bridge private loop"
+                )
             elif single is not None:
-                loop = single._loop(self.backend)
+                thread = single._loop_thread(self.backend)
             else:
-                loop = _state.process.loop_thread(self.backend).loop
+                thread = _state.process.loop_thread(self.backend)
+            loop, spawn = thread.loop, thread.spawn
         try:
             runner = functools.partial(self._run, box, executor, args, kwargs)
-            if not loop.spawn(runner, context):
+            if not spawn(runner, context):
                 raise RuntimeError(
                     "async_to_sync: the event loop this thread belongs to has finished"
                 )
@@ -837,13 +842,13 @@ class AsyncSingleThreadContext:
         self._lock = threading.Lock()
         self._loops: dict[str, LoopThread] = {}
 
-    def _loop(self, backend: str) -> Loop:
+    def _loop_thread(self, backend: str) -> LoopThread:
         with self._lock:
-            loop = self._loops.get(backend)
-            if loop is None:
-                loop = LoopThread(backend, "anyio_bridge AsyncSingleThreadContext")
-                self._loops[backend] = loop
-            return loop.loop
+            thread = self._loops.get(backend)
+            if thread is None:
+                thread = LoopThread(backend, "anyio_bridge AsyncSingleThreadContext")
+                self._loops[backend] = thread
+            return thread
 
     def __enter__(self) -> AsyncSingleThreadContext:
         if _state.single_thread_context.get() is None:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import Context
 
 import anyio
 import anyio.from_thread
 import pytest
 
 from anyio_bridge import _native, _state, async_to_sync, sync_to_async
+from anyio_bridge._native import TaskRunners
 from anyio_bridge._threads import LoopThread, SyncThread
+from anyio_bridge.sync import AsyncSingleThreadContext
 
 
 class Recorder:
@@ -127,6 +132,36 @@ def test_sync_thread_settles_when_it_blocks() -> None:
     thread.exit_blocking()
     thread.close()
     thread.thread.join(5)
+
+
+def test_trio_loop_thread_keeps_a_bounded_number_of_runner_tasks() -> None:
+    pytest.importorskip("trio")
+    callers = TaskRunners.MAX_IDLE + 2
+    barrier = threading.Barrier(callers, timeout=10)
+
+    async def together(n: int) -> int:
+        # All the coroutines are running at once: one task each.
+        await anyio.to_thread.run_sync(barrier.wait)
+        return n
+
+    with AsyncSingleThreadContext() as context:
+        run = async_to_sync(together, backend="trio")
+        # Each caller thread inside the context, so that they share its loop.
+        contexts = [contextvars.copy_context() for _ in range(callers)]
+        with ThreadPoolExecutor(callers) as pool:
+            results = pool.map(Context.run, contexts, [run] * callers, range(callers))
+            assert sorted(results) == list(range(callers))
+        runners = context._loop_thread("trio")._runners
+        assert runners is not None
+
+        async def parked_meanwhile() -> int:
+            # Runs in one of the parked tasks, after the others settled.
+            return len(runners._idle)
+
+        # The extra tasks ended; the others wait, and take the next work.
+        count = async_to_sync(parked_meanwhile, backend="trio")
+        assert count() == TaskRunners.MAX_IDLE - 1
+        assert count() == TaskRunners.MAX_IDLE - 1
 
 
 def test_loop_thread_start_failure_is_raised() -> None:
