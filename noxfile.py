@@ -5,13 +5,16 @@
   arguments after ``--`` go to pytest.
 * ``nox -s lint``, ``nox -s typecheck`` and ``nox -s docs`` run ruff, mypy and
   ``mkdocs build --strict``.
-* ``nox -s bench`` runs ``benchmarks/bench_sync.py``; arguments after ``--`` go
-  to it (for example ``nox -s bench -- --quick --output /tmp/sync.md``).
+* ``nox -s bench`` runs ``benchmarks/bench_sync.py`` once per thread
+  placement; arguments after ``--`` go to a single run instead (for example
+  ``nox -s bench -- --quick --output /tmp/sync.md``).
 * ``nox -s bench-wsgi`` runs ``benchmarks/bench_wsgi.py`` (WsgiToAsgi against
   asgiref, a2wsgi, hypercorn's wrapper and starlette), the same way.
 """
 
 from __future__ import annotations
+
+import os
 
 import nox
 
@@ -53,9 +56,23 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the sync/async bridge benchmark; it rewrites benchmarks/results/."""
+    """Run the sync/async bridge benchmark; it rewrites benchmarks/results/.
+
+    Without arguments it runs once per thread placement (free, and where
+    threads can be pinned, one CPU and two CPUs); arguments after ``--`` are
+    passed to a single run instead.
+    """
     session.install("-e", ".[bench]")
-    session.run("python", "benchmarks/bench_sync.py", *session.posargs)
+    if session.posargs:
+        session.run("python", "benchmarks/bench_sync.py", *session.posargs)
+        return
+    placements = ["free"]
+    if hasattr(os, "sched_getaffinity") and os.path.isdir("/proc/self/task"):
+        placements.append("one-cpu")
+        if len(os.sched_getaffinity(0)) >= 2:
+            placements.append("two-cpus")
+    for placement in placements:
+        session.run("python", "benchmarks/bench_sync.py", "--placement", placement)
 
 
 @nox.session(name="bench-wsgi")

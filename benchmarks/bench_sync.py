@@ -26,6 +26,7 @@ import json
 import math
 import os
 import platform
+import queue
 import statistics
 import sys
 import threading
@@ -128,6 +129,60 @@ Case = LoopCase | WorkerCase | TopLevelCase
 
 def _raw_to_thread() -> AsyncCall:
     return functools.partial(anyio.to_thread.run_sync, noop)
+
+
+class _BareThread:
+    """The floor for a thread-sensitive call: one dedicated thread fed by a
+    :class:`queue.SimpleQueue`, waking the loop natively, and nothing else (no
+    context variables, exceptions, cancellation or deadlock checks).  The
+    issue's "quick prototype"."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+        threading.Thread(target=self._main, name="bench bare", daemon=True).start()
+
+    def _main(self) -> None:
+        while True:
+            self.jobs.get()()
+
+    async def call_asyncio(self) -> object:
+        loop = sys.modules["asyncio"].get_running_loop()
+        future = loop.create_future()
+
+        def job() -> None:
+            loop.call_soon_threadsafe(future.set_result, noop())
+
+        self.jobs.put(job)
+        return await future
+
+    async def call_trio(self) -> object:
+        trio = sys.modules["trio"]
+        token = trio.lowlevel.current_trio_token()
+        task = trio.lowlevel.current_task()
+        outcome = sys.modules["outcome"]
+
+        def job() -> None:
+            result = outcome.Value(noop())
+            token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+
+        self.jobs.put(job)
+        return await trio.lowlevel.wait_task_rescheduled(_cannot_abort)
+
+
+def _cannot_abort(_: object) -> Any:
+    return sys.modules["trio"].lowlevel.Abort.FAILED
+
+
+_bare_thread: _BareThread | None = None
+
+
+def _bare_dedicated_thread() -> AsyncCall:
+    global _bare_thread
+    if _bare_thread is None:
+        _bare_thread = _BareThread()
+    if sniffio.current_async_library() == TRIO:
+        return _bare_thread.call_trio
+    return _bare_thread.call_asyncio
 
 
 def _bridge_s2a_ts() -> AsyncCall:
@@ -259,6 +314,13 @@ SECTIONS: tuple[tuple[str, tuple[Case, ...]], ...] = (
                 _asyncer_asyncify,
             ),
             LoopCase(
+                "bare_thread",
+                "reference: bare dedicated thread, `SimpleQueue` + native "
+                "wake-up, no features",
+                BOTH,
+                _bare_dedicated_thread,
+            ),
+            LoopCase(
                 "raw_to_thread_control",
                 "noise control: raw `anyio.to_thread.run_sync(noop)` again",
                 BOTH,
@@ -343,6 +405,8 @@ class Target:
     backends: tuple[str, ...]
     #: backend of the denominator row if it differs (asgiref only runs on asyncio)
     denominator_backend: str | None = None
+    #: what an informational ratio (no limit) is expected to be, if anything
+    expected: str = "—"
 
 
 TARGETS: tuple[Target, ...] = (
@@ -352,6 +416,7 @@ TARGETS: tuple[Target, ...] = (
         "raw_to_thread",
         None,
         BOTH,
+        expected="≈ 1",
     ),
     Target(
         "thread-sensitive sync_to_async / raw to_thread",
@@ -366,6 +431,20 @@ TARGETS: tuple[Target, ...] = (
         "asgiref_s2a_ts",
         0.7,
         ASYNCIO_ONLY,
+    ),
+    Target(
+        "reference: bare dedicated thread / asgiref thread-sensitive",
+        "bare_thread",
+        "asgiref_s2a_ts",
+        None,
+        ASYNCIO_ONLY,
+    ),
+    Target(
+        "reference: bare dedicated thread / raw to_thread",
+        "bare_thread",
+        "raw_to_thread",
+        None,
+        BOTH,
     ),
     Target(
         "sync_to_async(thread_sensitive=False) / raw to_thread",
@@ -859,7 +938,9 @@ def render_markdown(
         "",
         "Ratio = median over rounds of (numerator median / denominator median in "
         "that round); IQR is the interquartile range of those per-round ratios. "
-        "PASS when ratio <= target. The noise-control line compares two identical "
+        "PASS when ratio <= target. The reference lines show the floor: a bare "
+        "dedicated thread that does nothing but hand over a call. The "
+        "noise-control line compares two identical "
         "rows: its distance from 1.00 shows how noisy this run was.",
         "",
         "| Target | Backend | Ratio | Rounds IQR | Target | Result | Medians |",
@@ -870,7 +951,8 @@ def render_markdown(
         spread = (
             "—" if result.spread is None else "{:.2f}..{:.2f}".format(*result.spread)
         )
-        limit = "≈ 1" if result.target.limit is None else f"<= {result.target.limit:g}"
+        target = result.target
+        limit = target.expected if target.limit is None else f"<= {target.limit:g}"
         lines.append(
             f"| {_cell(result.target.name)} | {result.backend} | {ratio} | {spread} "
             f"| {limit} | {result.verdict} | {_cell(result.note)} |"
