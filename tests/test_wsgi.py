@@ -935,6 +935,90 @@ async def test_write_after_a_disconnect_raises() -> None:
 # -- threads and limits ----------
 
 
+async def test_queued_request_whose_client_left_never_runs() -> None:
+    """With every thread busy, a request waits for one; if its client
+    disconnects meanwhile, the application is never called for it."""
+    entered = threading.Event()
+    release = threading.Event()
+    paths: list[str] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        paths.append(environ["PATH_INFO"])
+        entered.set()
+        assert release.wait(WAIT)
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    limiter = anyio.CapacityLimiter(1)
+    adapter = WsgiToAsgi(app, limiter=limiter)
+    watching = anyio.Event()
+    client_left = anyio.Event()
+    messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def queued_receive() -> Message:
+        if messages:
+            return messages.pop()
+        watching.set()  # asked again: the request is waiting for a thread
+        await client_left.wait()
+        return {"type": "http.disconnect"}
+
+    first, queued = Response(), Response()
+    queued_done = anyio.Event()
+
+    async def queued_request() -> None:
+        scope = http_scope(path="/queued")
+        await request(adapter, scope, receive=queued_receive, response=queued)
+        queued_done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            lambda: request(adapter, http_scope(path="/first"), response=first)
+        )
+        assert await anyio.to_thread.run_sync(entered.wait, WAIT)
+        tg.start_soon(queued_request)
+        await watching.wait()
+        assert limiter.statistics().tasks_waiting == 1
+        client_left.set()
+        # It returns while the only thread is still busy with the first.
+        with anyio.fail_after(WAIT):
+            await queued_done.wait()
+        assert limiter.statistics().tasks_waiting == 0
+        assert limiter.borrowed_tokens == 1
+        release.set()
+    assert first.status == 200
+    assert queued.messages == []
+    assert paths == ["/first"]
+    assert limiter.borrowed_tokens == 0
+
+
+async def test_queued_request_with_a_streamed_body_runs_once_a_thread_frees() -> None:
+    entered = threading.Event()
+    release = threading.Event()
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        if environ["PATH_INFO"] == "/first":
+            entered.set()
+            assert release.wait(WAIT)
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    limiter = anyio.CapacityLimiter(1)
+    adapter = WsgiToAsgi(app, limiter=limiter)
+    first, queued = Response(), Response()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            lambda: request(adapter, http_scope(path="/first"), response=first)
+        )
+        assert await anyio.to_thread.run_sync(entered.wait, WAIT)
+        scope = http_scope("POST", path="/queued")
+        tg.start_soon(lambda: request(adapter, scope, [b"ab", b"cd"], response=queued))
+        await anyio.wait_all_tasks_blocked()
+        assert limiter.statistics().tasks_waiting == 1
+        release.set()
+    assert first.status == 200
+    assert queued.body == b"abcd"
+
+
 async def test_requests_run_concurrently_up_to_the_limiter() -> None:
     lock = threading.Lock()
     running = 0
