@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from pathlib import Path
@@ -357,6 +358,69 @@ def test_limiter_bounds_the_requests_running_at_once(
             thread.join(WAIT)
     assert results == ["done"] * 6
     assert most == 2
+
+
+def test_queued_request_whose_client_left_is_dropped(
+    serve: Callable[..., str], client: httpx.Client
+) -> None:
+    """A request waiting for the only thread, whose client closes the
+    connection, never reaches the application."""
+    entered = threading.Event()
+    release = threading.Event()
+    watching = threading.Event()
+    queued_returned = threading.Event()
+    paths: list[str] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        paths.append(environ["PATH_INFO"])
+        if environ["PATH_INFO"] == "/first":
+            entered.set()
+            assert release.wait(WAIT)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    url = serve(app, limiter=1)
+    adapter = _current_adapter(url)
+
+    async def observed(
+        scope: MutableMapping[str, Any], receive: Any, send: Any
+    ) -> None:
+        if scope["path"] != "/queued":
+            await adapter(scope, receive, send)
+            return
+        calls = 0
+
+        async def counting_receive() -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 2:  # past the body: the adapter watches the client
+                watching.set()
+            return await receive()
+
+        await adapter(scope, counting_receive, send)
+        queued_returned.set()
+
+    _mount_of(url).app = observed
+    first: list[str] = []
+    thread = threading.Thread(
+        target=lambda: first.append(client.get(url + "/first").text)
+    )
+    thread.start()
+    try:
+        assert entered.wait(WAIT)
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=WAIT) as sock:
+            sock.sendall(b"GET /queued HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert watching.wait(WAIT)
+        # The connection is closed: the request leaves the queue at once,
+        # while the first one still holds the only thread.
+        assert queued_returned.wait(WAIT)
+    finally:
+        release.set()
+        thread.join(WAIT)
+    assert first == ["done"]
+    assert paths == ["/first"]
+    assert client.get(url + "/after").text == "done"
 
 
 def test_file_wrapper_sends_a_real_file(
