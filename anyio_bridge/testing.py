@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 from urllib.parse import quote, unquote
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApplicationCommunicator",
+    "ApplicationFuture",
     "HttpResponse",
     "http_request",
     "http_scope",
@@ -52,12 +53,22 @@ class _AppRun:
     ``__del__`` can then stop the application (asgiref behaves the same way).
     """
 
-    __slots__ = ("cancel_scope", "done", "exception", "finished", "reported")
+    __slots__ = (
+        "cancel_scope",
+        "cancelled",
+        "done",
+        "exception",
+        "finished",
+        "reported",
+        "result",
+    )
 
     def __init__(self) -> None:
         self.cancel_scope = anyio.CancelScope()
         self.done = anyio.Event()
         self.exception: Exception | None = None
+        self.result: object = None
+        self.cancelled = False
         self.finished = False
         self.reported = False
 
@@ -71,7 +82,8 @@ async def _run_application(
 ) -> None:
     try:
         with run.cancel_scope:
-            await application(scope, input_queue.get, output_queue.put)
+            run.result = await application(scope, input_queue.get, output_queue.put)
+        run.cancelled = run.cancel_scope.cancelled_caught
     except Exception as exc:
         run.exception = exc
     finally:
@@ -79,6 +91,75 @@ async def _run_application(
         run.done.set()
         # Wake receive_output() and receive_nothing(): nothing more will come.
         output_queue._notify()
+
+
+class ApplicationFuture:
+    """A future-like view of the application's run.
+
+    It is what :attr:`ApplicationCommunicator.future` returns.
+
+    asgiref's communicator exposes the asyncio task running the application
+    as ``future``; tests call its ``done()``, ``cancel()`` or ``result()``, or
+    await it.  This object offers those on both backends.  It is not an
+    :class:`asyncio.Future` (there are none on trio): no callbacks.
+    """
+
+    __slots__ = ("_run",)
+
+    def __init__(self, run: _AppRun) -> None:
+        self._run = run
+
+    def done(self) -> bool:
+        """``True`` once the application has returned, failed or been cancelled."""
+        return self._run.finished
+
+    def cancelled(self) -> bool:
+        """``True`` if the application ended because it was cancelled."""
+        return self._run.cancelled
+
+    def cancel(self) -> bool:
+        """Cancel the application; ``False`` if it had already ended.
+
+        The application ends at its next checkpoint; await this object or use
+        :meth:`ApplicationCommunicator.wait` to wait for that.
+        """
+        if self._run.finished:
+            return False
+        self._run.cancel_scope.cancel()
+        return True
+
+    def result(self) -> object:
+        """What the application returned (normally ``None``).
+
+        :raises Exception: the application's exception, if it failed.
+        :raises RuntimeError: if it has not ended yet.
+        """
+        run = self._run
+        if not run.finished:
+            raise RuntimeError("the application is still running")
+        if run.exception is not None:
+            run.reported = True
+            raise run.exception
+        return run.result
+
+    def exception(self) -> Exception | None:
+        """The application's exception, or ``None``.
+
+        :raises RuntimeError: if it has not ended yet.
+        """
+        run = self._run
+        if not run.finished:
+            raise RuntimeError("the application is still running")
+        if run.exception is not None:
+            run.reported = True
+        return run.exception
+
+    def __await__(self) -> Generator[Any, None, object]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> object:
+        await self._run.done.wait()
+        return self.result()
 
 
 #: asyncio tasks started by communicators used without ``async with``.
@@ -236,6 +317,19 @@ class ApplicationCommunicator:
         # RuntimeError: the loop is closed, and the task is gone with it.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(run.cancel_scope.cancel)
+
+    @property
+    def future(self) -> ApplicationFuture:
+        """The application's run, as asgiref's ``future`` attribute.
+
+        See :class:`ApplicationFuture`.  As in asgiref, reading it starts the
+        application if nothing has yet (outside ``async with``, on asyncio).
+        It stays readable after the ``async with`` block.
+
+        :raises RuntimeError: on trio outside ``async with``.
+        """
+        run = self._run if self._run is not None else self._started()
+        return ApplicationFuture(run)
 
     # -- exchanging messages -----------------------------------------------------
 

@@ -50,12 +50,14 @@ class timeout:  # lower case, like asgiref's (and asyncio's) timeout
         entering it.  Zero or a negative value cancels the block at its first
         checkpoint.  ``None`` sets no deadline (one can still be set with
         :meth:`reschedule`).
+    :param loop: accepted for compatibility with asgiref and not used: the
+        timeout always applies to the task that enters it, on its own loop.
     :raises ValueError: if *seconds* is NaN.
     """
 
     __slots__ = ("_scope", "_seconds", "_state")
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(self, seconds: float | None, *, loop: object = None) -> None:
         if seconds is not None and math.isnan(seconds):
             raise ValueError("the timeout must not be NaN")
         self._seconds = seconds

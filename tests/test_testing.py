@@ -385,6 +385,49 @@ async def test_exit_without_enter_is_refused() -> None:
         await ApplicationCommunicator(echo_app, SCOPE).__aexit__(None, None, None)
 
 
+# -- future: asgiref's attribute, on both backends ---------------------------
+
+
+async def test_future_of_an_application_that_returns() -> None:
+    async def answer(scope: Any, receive: Receive, send: Send) -> str:
+        await receive()
+        return "the answer"
+
+    async with ApplicationCommunicator(answer, SCOPE) as communicator:
+        future = communicator.future
+        assert not future.done()
+        with pytest.raises(RuntimeError, match="still running"):
+            future.result()
+        with pytest.raises(RuntimeError, match="still running"):
+            future.exception()
+        await communicator.send_input({"type": "go"})
+        assert await future == "the answer"
+        assert future.done()
+        assert not future.cancelled()
+        assert future.exception() is None
+        assert not future.cancel()  # already ended
+    assert communicator.future.result() == "the answer"  # readable afterwards
+
+
+async def test_future_cancel() -> None:
+    app = Recorder()
+    async with ApplicationCommunicator(app, SCOPE) as communicator:
+        await app.started.wait()
+        assert communicator.future.cancel()
+        assert await communicator.future is None
+        assert communicator.future.cancelled()
+    assert app.outcome == "cancelled"
+
+
+async def test_future_of_a_failed_application() -> None:
+    async with ApplicationCommunicator(Failing(), SCOPE) as communicator:
+        with pytest.raises(ValueError, match="boom"):
+            await communicator.future
+        error = communicator.future.exception()
+        assert isinstance(error, ValueError)
+    # Raised through the future: leaving the block does not raise it again.
+
+
 # --------------------------------------------------------------------------
 # Without async with
 # --------------------------------------------------------------------------
@@ -455,6 +498,18 @@ async def test_dropping_a_communicator_cancels_its_application() -> None:
     assert app.outcome == "cancelled"
 
 
+@asyncio_only
+async def test_asgiref_style_future_starts_the_application() -> None:
+    app = Recorder()
+    communicator = ApplicationCommunicator(app, SCOPE)
+    future = communicator.future  # as in asgiref, this starts it
+    await app.started.wait()
+    assert not future.done()
+    await communicator.send_input({"type": "go"})
+    assert await future is None
+    assert app.outcome == "returned"
+
+
 def test_dropping_a_communicator_after_its_loop_closed() -> None:
     async def start() -> ApplicationCommunicator:
         communicator = ApplicationCommunicator(echo_app, SCOPE)
@@ -477,6 +532,8 @@ async def test_trio_without_async_with_asks_for_it() -> None:
     ):
         with pytest.raises(RuntimeError, match="async with"):
             await call()
+    with pytest.raises(RuntimeError, match="async with"):
+        communicator.future  # noqa: B018 - reading it would start the application
     communicator.stop()  # never started: nothing to stop
 
 

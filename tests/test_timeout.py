@@ -51,6 +51,15 @@ async def test_block_finishing_in_time_is_left_alone() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_asgiref_loop_argument_is_accepted() -> None:
+    """asgiref's timeout takes the loop to use; this one uses the task's."""
+    with pytest.raises(TimeoutError):
+        async with timeout(0.01, loop=asyncio.get_running_loop()):
+            await anyio.sleep_forever()
+
+
+@pytest.mark.anyio
 async def test_no_deadline() -> None:
     t = timeout(None)
     async with t:
