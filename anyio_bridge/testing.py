@@ -134,16 +134,16 @@ class ApplicationFuture:
         :raises Exception: the application's exception, if it failed.
         :raises RuntimeError: if it has not ended yet.
         """
-        run = self._run
-        if not run.finished:
-            raise RuntimeError("the application is still running")
-        if run.exception is not None:
-            run.reported = True
-            raise run.exception
-        return run.result
+        error = self.exception()
+        if error is not None:
+            raise error
+        return self._run.result
 
     def exception(self) -> Exception | None:
         """The application's exception, or ``None``.
+
+        Once read here, the exception no longer fails the ``async with``
+        block on leaving it.
 
         :raises RuntimeError: if it has not ended yet.
         """
