@@ -31,7 +31,7 @@ import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import copy_context
 from io import BytesIO
 from stat import S_ISREG
@@ -193,6 +193,9 @@ class WsgiToAsgiInstance:
         self._body_wanted = False
         self._reader_waiter: Waiter | _Nobody = _NOBODY
         self._reader_started = False
+        #: The response is complete: the rest of the body is read and dropped.
+        self._discarding = False
+        self._body_waiter: Waiter | _Nobody = _NOBODY
         self._pending = 0
         self._aborted: BaseException | None = None
         self._thread_done = False
@@ -344,7 +347,9 @@ class WsgiToAsgiInstance:
     async def _respond(
         self, receive: Callable[[], Any], send: Callable[[Any], Any]
     ) -> None:
-        if not await self._send_items(send):
+        if not await self._send_items(
+            send, functools.partial(self._drop_rest, receive)
+        ):
             return
         # The body or the response streams: a reader task feeds the body to
         # the thread and then watches for the client leaving.  Errors are
@@ -354,7 +359,7 @@ class WsgiToAsgiInstance:
             self._reader_started = True
             tg.start_soon(self._read_body, receive)
             try:
-                while await self._send_items(send):
+                while await self._send_items(send, self._drop_rest_by_reader):
                     pass
             except Exception as exc:
                 failure = exc
@@ -363,11 +368,17 @@ class WsgiToAsgiInstance:
         if failure is not None:
             raise failure
 
-    async def _send_items(self, send: Callable[[Any], Any]) -> bool:
+    async def _send_items(
+        self,
+        send: Callable[[Any], Any],
+        drop_rest: Callable[[], Awaitable[None]],
+    ) -> bool:
         """Wait for the thread's next items and send them; ``False`` once done.
 
         Body parts that arrived together go out as one message: a response
         made in one go (the common case) is one start and one body message.
+        Before the message that completes the response, *drop_rest* reads
+        and drops what is left of the request body (see :meth:`_drop_rest`).
         """
         lock = self._lock
         while True:
@@ -390,6 +401,8 @@ class WsgiToAsgiInstance:
                 if item[3]:
                     continue
                 self._release()
+                if not self._body_done:
+                    await drop_rest()
                 await self._send_body(send, start, parts, more=False)
                 return False
             if parts:
@@ -404,11 +417,11 @@ class WsgiToAsgiInstance:
                     raise error
                 if isinstance(error, RequestBodyTooLarge):
                     await _simple_response(send, 413, close=self.scope)
-                else:
-                    # Close unless the whole body has arrived: the client may
-                    # still be sending it.
-                    unread = None if self._body_done else self.scope
-                    await _simple_response(send, 500, close=unread)
+                    return False
+            if not self._body_done:
+                await drop_rest()
+            if kind == _ERROR:
+                await _simple_response(send, 500)
             else:  # _PATHSEND
                 await self._send_body(send, item[1], [], more=True)
                 await send({"type": "http.response.pathsend", "path": item[2]})
@@ -444,12 +457,63 @@ class WsgiToAsgiInstance:
     async def _read_body(self, receive: Callable[[], Any]) -> None:
         """Feed the request body to the thread, then watch for a disconnect."""
         try:
-            await self._receive_body(receive)
+            if await self._receive_body(receive):
+                self._body_finished()
+                while (await receive())["type"] == "http.request":
+                    pass
+                self._abort(ClientDisconnected("the client disconnected"))
         except Exception as exc:
             self._reader_failure = exc
             self._abort(ClientDisconnected("receiving the request failed"))
 
-    async def _receive_body(self, receive: Callable[[], Any]) -> None:
+    def _body_finished(self) -> None:
+        with self._lock:
+            waiter, self._body_waiter = self._body_waiter, _NOBODY
+        waiter.wake()
+
+    async def _drop_rest(self, receive: Callable[[], Any]) -> None:
+        """Read and drop the rest of the request body (no reader task runs).
+
+        Called when the response is complete but the application left part
+        of the body unread.  Servers that stop reading a connection while an
+        application does not consume its body (hypercorn) would otherwise
+        never read the rest either, and a client that sends its whole body
+        before reading the response would wait forever for both.  Reading
+        stops past ``max_body_size`` or when the client leaves.
+        """
+        limit = self._settings.max_body_size
+        received = self._received
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+            if limit is not None and received > limit:
+                break
+        with self._lock:
+            self._body_done = True
+            self._changed.notify_all()
+
+    async def _drop_rest_by_reader(self) -> None:
+        """:meth:`_drop_rest` when the reader task owns ``receive``."""
+        with self._lock:
+            # The reader has ended when the client left while earlier parts of
+            # the same hand-over were being sent: nothing would wake us.  The
+            # window is a few sends wide and no test can aim at it.
+            if self._aborted is not None:  # pragma: no cover
+                return
+            self._discarding = True
+            self._inbox.clear()
+            self._inbox_size = 0
+            reader_waiter, self._reader_waiter = self._reader_waiter, _NOBODY
+            waiter = self._body_waiter = self._loop.new_waiter()
+        reader_waiter.wake()
+        await waiter.wait()
+
+    async def _receive_body(self, receive: Callable[[], Any]) -> bool:
+        """Receive the body into the inbox; ``False`` if the client left."""
         lock = self._lock
         limit = self._settings.max_body_size
         received = self._received
@@ -464,7 +528,7 @@ class WsgiToAsgiInstance:
             message = await receive()
             if message["type"] != "http.request":
                 self._abort(ClientDisconnected("the client disconnected"))
-                return
+                return False
             data: bytes = message.get("body", b"")
             received += len(data)
             with lock:
@@ -473,23 +537,23 @@ class WsgiToAsgiInstance:
                         f"the request body exceeds {limit} bytes"
                     )
                     self._body_done = True
-                elif data:
+                elif data and not self._discarding:
                     self._inbox.append(data)
                     self._inbox_size += len(data)
                 if not message.get("more_body", False):
                     self._body_done = True
                 self._body_wanted = False
                 self._changed.notify_all()
-        while (await receive())["type"] == "http.request":
-            pass
-        self._abort(ClientDisconnected("the client disconnected"))
+        return True
 
     def _abort(self, reason: BaseException) -> None:
         with self._lock:
             self._aborted = self._aborted or reason
             self._changed.notify_all()
             waiter, self._waiter = self._waiter, _NOBODY
+            body_waiter, self._body_waiter = self._body_waiter, _NOBODY
         waiter.wake()
+        body_waiter.wake()
         self._claim.cancel()
 
     def _let_go(self) -> None:

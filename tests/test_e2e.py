@@ -11,6 +11,7 @@ import hashlib
 import io
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -421,6 +422,27 @@ def test_queued_request_whose_client_left_is_dropped(
     assert first == ["done"]
     assert paths == ["/first"]
     assert client.get(url + "/after").text == "done"
+
+
+def test_answer_without_reading_a_large_upload(
+    serve: Callable[..., str], client: httpx.Client
+) -> None:
+    """The client sends its whole body before reading the answer; hypercorn
+    stops reading while the application does not consume the body, so the
+    adapter reads and drops the rest before ending the response."""
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        # A view that takes its time to decide (a slow permission check):
+        # meanwhile the upload fills the server's buffers and it stops
+        # reading.  Not a synchronisation: the test holds for any delay.
+        time.sleep(0.3)
+        start_response("401 Unauthorized", [("Content-Type", "text/plain")])
+        return [b"log in first"]
+
+    url = serve(validator(app))
+    response = client.post(url + "/upload", content=b"x" * (16 * MiB))
+    assert (response.status_code, response.text) == (401, "log in first")
+    assert client.get(url + "/again").status_code == 401  # same connection
 
 
 def test_file_wrapper_sends_a_real_file(
