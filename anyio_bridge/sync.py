@@ -748,8 +748,11 @@ def async_to_sync(
 
     Where the coroutine runs depends on the calling thread:
 
-    * a thread running a :func:`sync_to_async` call, or any anyio worker
-      thread: on that thread's event loop, with the thread's context variables;
+    * a thread running a :func:`sync_to_async` call: in the task awaiting
+      that call (so the caller's cancellation reaches the coroutine), with the
+      thread's context variables;
+    * any other anyio worker thread: in a new task on that thread's event
+      loop, with the thread's context variables;
     * a thread with no event loop (plain sync code): on a long-lived loop
       thread of *backend* shared by the process (or the loop of the enclosing
       :class:`AsyncSingleThreadContext`); ``force_new_loop=True`` runs it on a
@@ -762,6 +765,8 @@ def async_to_sync(
     :raises RuntimeError: when called from a thread that is running an event
         loop (await the coroutine instead), or when the loop ends before the
         coroutine does.
+    :raises BaseException: the backend's cancellation exception, in a thread
+        whose :func:`sync_to_async` caller was cancelled.
     """
     if awaitable is None:
         return lambda f: AsyncToSync(f, force_new_loop=force_new_loop, backend=backend)
