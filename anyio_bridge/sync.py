@@ -109,6 +109,20 @@ class _SyncCall:
         self.job: _Job | None = None
         self._waiter: Waiter | None = None
 
+    @classmethod
+    def start(
+        cls,
+        func: Callable[[], Any],
+        context: Context,
+        loop: Loop,
+        scope: object | None,
+        handling: BaseException | None,
+    ) -> tuple[_SyncCall, Waiter]:
+        """A call for the current task, and the waiter it will be woken on."""
+        call = cls(func, context, loop, ThreadClaim(loop, scope), handling)
+        waiter = call._waiter = loop.new_waiter()
+        return call, waiter
+
     # -- worker thread side --
 
     def run(self) -> None:
@@ -325,6 +339,20 @@ async def _wait_finished(call: _SyncCall, waiter: Waiter) -> None:
         await waiter.wait()
 
 
+def _caller_scope(loop: Loop) -> tuple[object | None, bool]:
+    """The cancel scope a call's thread gets, and whether the caller may
+    already be cancelled (then, like anyio.to_thread, it must not start).
+
+    anyio's ``check_cancelled()`` on asyncio walks the cancel scope a worker
+    thread was given: ours get the caller's.  Trio has no such scope (see
+    ThreadClaim); its cheap checkpoint tells.
+    """
+    if loop.is_trio:
+        return None, True
+    scope = asyncio_cancel_scope()
+    return scope, asyncio_cancel_requested(scope)
+
+
 def _thread_sensitive_target() -> CurrentThreadExecutor | SyncThread:
     executor = _state.current_executor.get()
     if executor is not None and not executor.finished:
@@ -410,18 +438,10 @@ class SyncToAsync(Generic[_P, _R]):
             _copy_back(context)
             return call.outcome()  # type: ignore[no-any-return]
         # The thread-sensitive path, inline: it is the hot one.
-        if loop.is_trio:
-            scope = None
-            # Like anyio.to_thread: a caller already cancelled starts nothing.
+        scope, maybe_cancelled = _caller_scope(loop)
+        if maybe_cancelled:
             await checkpoint_if_cancelled()
-        else:
-            # anyio's check_cancelled() walks the cancel scope a worker thread
-            # was given: give ours the caller's.  Trio: see ThreadClaim.
-            scope = asyncio_cancel_scope()
-            if asyncio_cancel_requested(scope):
-                await checkpoint_if_cancelled()
-        call = _SyncCall(func, context, loop, ThreadClaim(loop, scope), handling)
-        waiter = call._waiter = loop.new_waiter()
+        call, waiter = _SyncCall.start(func, context, loop, scope, handling)
         while True:
             target = _thread_sensitive_target()
             if isinstance(target, SyncThread):
@@ -449,18 +469,11 @@ class SyncToAsync(Generic[_P, _R]):
         loop: Loop,
         handling: BaseException | None,
     ) -> _SyncCall:
-        # Worker pool or executor; the cancellation rules are those of the
-        # thread-sensitive path in __call__.
-        if loop.is_trio:
-            scope = None
-            # Like anyio.to_thread: a caller already cancelled starts nothing.
+        # Worker pool or executor (the thread-sensitive path is in __call__).
+        scope, maybe_cancelled = _caller_scope(loop)
+        if maybe_cancelled:
             await checkpoint_if_cancelled()
-        else:
-            scope = asyncio_cancel_scope()
-            if asyncio_cancel_requested(scope):
-                await checkpoint_if_cancelled()
-        call = _SyncCall(func, context, loop, ThreadClaim(loop, scope), handling)
-        waiter = call._waiter = loop.new_waiter()
+        call, waiter = _SyncCall.start(func, context, loop, scope, handling)
         executor = self._executor
         if executor is None:
             await self._run_in_pool(call, waiter, loop)
