@@ -315,20 +315,20 @@ class WsgiToAsgiInstance:
     ) -> bool:
         """Wait for a token of *limiter*; ``False`` if the client left first.
 
-        Once the whole body has arrived, the next message can only be
-        ``http.disconnect``, so it is watched for while the request queues: a
-        request whose client gave up never takes a thread.  A body still
-        arriving is left to the server meanwhile (it cannot be read yet).
+        Meanwhile the request keeps receiving: its body goes to the inbox (as
+        the reader task would put it there, up to the read-ahead), and once
+        the whole body is in, the next message can only be
+        ``http.disconnect``.  So a request whose client gave up never takes a
+        thread -- unless its body is larger than the read-ahead, whose
+        messages then wait in the server until a thread reads them.
         """
-        if not self._body_done:
-            await limiter.acquire_on_behalf_of(self)
-            return True
         left = acquired = False
         async with create_task_group() as tg:
 
             async def watch() -> None:
                 nonlocal left
-                await receive()
+                if await self._receive_body(receive):
+                    await receive()
                 left = True
                 tg.cancel_scope.cancel()
 
@@ -516,7 +516,6 @@ class WsgiToAsgiInstance:
         """Receive the body into the inbox; ``False`` if the client left."""
         lock = self._lock
         limit = self._settings.max_body_size
-        received = self._received
         while not self._body_done:
             with lock:
                 waiter = None
@@ -530,8 +529,10 @@ class WsgiToAsgiInstance:
                 self._abort(ClientDisconnected("the client disconnected"))
                 return False
             data: bytes = message.get("body", b"")
-            received += len(data)
             with lock:
+                # Kept on the instance: reading may stop (cancelled) and go on
+                # in another task (see _wait_for_thread).
+                received = self._received = self._received + len(data)
                 if limit is not None and received > limit:
                     self._body_error = RequestBodyTooLarge(
                         f"the request body exceeds {limit} bytes"

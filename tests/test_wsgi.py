@@ -1081,7 +1081,19 @@ async def test_queued_request_whose_client_left_never_runs() -> None:
     assert limiter.borrowed_tokens == 0
 
 
-async def test_queued_request_with_a_streamed_body_runs_once_a_thread_frees() -> None:
+@pytest.mark.parametrize(
+    ("parts", "max_body_size", "status"),
+    [
+        ([b"ab", b"cd"], None, 200),
+        # More than the read-ahead: the rest waits in the server meanwhile.
+        ([b"x" * (64 * 1024)] * (READ_AHEAD // (64 * 1024) + 2), None, 200),
+        # Over the limit, found while queued: the application is told.
+        ([b"ab", b"cd"], 3, 413),
+    ],
+)
+async def test_queued_request_with_a_streamed_body_runs_once_a_thread_frees(
+    parts: list[bytes], max_body_size: int | None, status: int
+) -> None:
     entered = threading.Event()
     release = threading.Event()
 
@@ -1089,11 +1101,12 @@ async def test_queued_request_with_a_streamed_body_runs_once_a_thread_frees() ->
         if environ["PATH_INFO"] == "/first":
             entered.set()
             assert release.wait(WAIT)
+        data = environ["wsgi.input"].read()
         start_response("200 OK", [])
-        return [environ["wsgi.input"].read()]
+        return [data]
 
     limiter = anyio.CapacityLimiter(1)
-    adapter = WsgiToAsgi(app, limiter=limiter)
+    adapter = WsgiToAsgi(app, limiter=limiter, max_body_size=max_body_size)
     first, queued = Response(), Response()
     async with anyio.create_task_group() as tg:
         tg.start_soon(
@@ -1101,12 +1114,57 @@ async def test_queued_request_with_a_streamed_body_runs_once_a_thread_frees() ->
         )
         assert await anyio.to_thread.run_sync(entered.wait, WAIT)
         scope = http_scope("POST", path="/queued")
-        tg.start_soon(lambda: request(adapter, scope, [b"ab", b"cd"], response=queued))
+        tg.start_soon(lambda: request(adapter, scope, parts, response=queued))
         await anyio.wait_all_tasks_blocked()
         assert limiter.statistics().tasks_waiting == 1
         release.set()
     assert first.status == 200
-    assert queued.body == b"abcd"
+    assert queued.status == status
+    if status == 200:
+        assert queued.body == b"".join(parts)
+
+
+async def test_queued_request_whose_client_left_mid_upload_never_runs() -> None:
+    entered = threading.Event()
+    release = threading.Event()
+    paths: list[str] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        paths.append(environ["PATH_INFO"])
+        entered.set()
+        assert release.wait(WAIT)
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    adapter = WsgiToAsgi(app, limiter=1)
+    messages = [
+        {"type": "http.request", "body": b"first part", "more_body": True},
+        {"type": "http.request", "body": b"second part", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    first, queued = Response(), Response()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            lambda: request(adapter, http_scope(path="/first"), response=first)
+        )
+        assert await anyio.to_thread.run_sync(entered.wait, WAIT)
+        # Queued behind the first, it reads on and sees the client leave:
+        # it returns while the only thread is still busy.
+        with anyio.fail_after(WAIT):
+            await request(
+                adapter,
+                http_scope("POST", path="/queued"),
+                receive=receive,
+                response=queued,
+            )
+        release.set()
+    assert not messages
+    assert queued.messages == []
+    assert paths == ["/first"]
 
 
 async def test_requests_run_concurrently_up_to_the_limiter() -> None:
