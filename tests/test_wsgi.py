@@ -1025,22 +1025,31 @@ async def test_write_after_a_disconnect_raises() -> None:
 # -- threads and limits ----------
 
 
+class _BusyThread:
+    """An application whose request to ``/first`` holds its thread until
+    :attr:`release` is set; every request answers with the body it read."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.paths: list[str] = []
+
+    def app(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        self.paths.append(environ["PATH_INFO"])
+        if environ["PATH_INFO"] == "/first":
+            self.entered.set()
+            assert self.release.wait(WAIT)
+        data = environ["wsgi.input"].read()
+        start_response("200 OK", [])
+        return [data]
+
+
 async def test_queued_request_whose_client_left_never_runs() -> None:
     """With every thread busy, a request waits for one; if its client
     disconnects meanwhile, the application is never called for it."""
-    entered = threading.Event()
-    release = threading.Event()
-    paths: list[str] = []
-
-    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        paths.append(environ["PATH_INFO"])
-        entered.set()
-        assert release.wait(WAIT)
-        start_response("200 OK", [])
-        return [b"ok"]
-
+    busy = _BusyThread()
     limiter = anyio.CapacityLimiter(1)
-    adapter = WsgiToAsgi(app, limiter=limiter)
+    adapter = WsgiToAsgi(busy.app, limiter=limiter)
     watching = anyio.Event()
     client_left = anyio.Event()
     messages = [{"type": "http.request", "body": b"", "more_body": False}]
@@ -1064,7 +1073,7 @@ async def test_queued_request_whose_client_left_never_runs() -> None:
         tg.start_soon(
             lambda: request(adapter, http_scope(path="/first"), response=first)
         )
-        assert await anyio.to_thread.run_sync(entered.wait, WAIT)
+        assert await anyio.to_thread.run_sync(busy.entered.wait, WAIT)
         tg.start_soon(queued_request)
         await watching.wait()
         assert limiter.statistics().tasks_waiting == 1
@@ -1074,10 +1083,10 @@ async def test_queued_request_whose_client_left_never_runs() -> None:
             await queued_done.wait()
         assert limiter.statistics().tasks_waiting == 0
         assert limiter.borrowed_tokens == 1
-        release.set()
+        busy.release.set()
     assert first.status == 200
     assert queued.messages == []
-    assert paths == ["/first"]
+    assert busy.paths == ["/first"]
     assert limiter.borrowed_tokens == 0
 
 
@@ -1094,30 +1103,20 @@ async def test_queued_request_whose_client_left_never_runs() -> None:
 async def test_queued_request_with_a_streamed_body_runs_once_a_thread_frees(
     parts: list[bytes], max_body_size: int | None, status: int
 ) -> None:
-    entered = threading.Event()
-    release = threading.Event()
-
-    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        if environ["PATH_INFO"] == "/first":
-            entered.set()
-            assert release.wait(WAIT)
-        data = environ["wsgi.input"].read()
-        start_response("200 OK", [])
-        return [data]
-
+    busy = _BusyThread()
     limiter = anyio.CapacityLimiter(1)
-    adapter = WsgiToAsgi(app, limiter=limiter, max_body_size=max_body_size)
+    adapter = WsgiToAsgi(busy.app, limiter=limiter, max_body_size=max_body_size)
     first, queued = Response(), Response()
     async with anyio.create_task_group() as tg:
         tg.start_soon(
             lambda: request(adapter, http_scope(path="/first"), response=first)
         )
-        assert await anyio.to_thread.run_sync(entered.wait, WAIT)
+        assert await anyio.to_thread.run_sync(busy.entered.wait, WAIT)
         scope = http_scope("POST", path="/queued")
         tg.start_soon(lambda: request(adapter, scope, parts, response=queued))
         await anyio.wait_all_tasks_blocked()
         assert limiter.statistics().tasks_waiting == 1
-        release.set()
+        busy.release.set()
     assert first.status == 200
     assert queued.status == status
     if status == 200:
@@ -1125,18 +1124,8 @@ async def test_queued_request_with_a_streamed_body_runs_once_a_thread_frees(
 
 
 async def test_queued_request_whose_client_left_mid_upload_never_runs() -> None:
-    entered = threading.Event()
-    release = threading.Event()
-    paths: list[str] = []
-
-    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        paths.append(environ["PATH_INFO"])
-        entered.set()
-        assert release.wait(WAIT)
-        start_response("200 OK", [])
-        return [b"ok"]
-
-    adapter = WsgiToAsgi(app, limiter=1)
+    busy = _BusyThread()
+    adapter = WsgiToAsgi(busy.app, limiter=1)
     messages = [
         {"type": "http.request", "body": b"first part", "more_body": True},
         {"type": "http.request", "body": b"second part", "more_body": True},
@@ -1151,7 +1140,7 @@ async def test_queued_request_whose_client_left_mid_upload_never_runs() -> None:
         tg.start_soon(
             lambda: request(adapter, http_scope(path="/first"), response=first)
         )
-        assert await anyio.to_thread.run_sync(entered.wait, WAIT)
+        assert await anyio.to_thread.run_sync(busy.entered.wait, WAIT)
         # Queued behind the first, it reads on and sees the client leave:
         # it returns while the only thread is still busy.
         with anyio.fail_after(WAIT):
@@ -1161,10 +1150,10 @@ async def test_queued_request_whose_client_left_mid_upload_never_runs() -> None:
                 receive=receive,
                 response=queued,
             )
-        release.set()
+        busy.release.set()
     assert not messages
     assert queued.messages == []
-    assert paths == ["/first"]
+    assert busy.paths == ["/first"]
 
 
 async def test_requests_run_concurrently_up_to_the_limiter() -> None:
