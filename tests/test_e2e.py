@@ -361,8 +361,18 @@ def test_limiter_bounds_the_requests_running_at_once(
     assert most == 2
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"GET /queued HTTP/1.1\r\nHost: test\r\n\r\n",
+        # Mid-upload: 1 KB of a declared 1 MB body.
+        b"POST /queued HTTP/1.1\r\nHost: test\r\nContent-Length: 1000000\r\n\r\n"
+        + b"x" * 1000,
+    ],
+    ids=["no-body", "mid-upload"],
+)
 def test_queued_request_whose_client_left_is_dropped(
-    serve: Callable[..., str], client: httpx.Client
+    serve: Callable[..., str], client: httpx.Client, sent: bytes
 ) -> None:
     """A request waiting for the only thread, whose client closes the
     connection, never reaches the application."""
@@ -394,7 +404,7 @@ def test_queued_request_whose_client_left_is_dropped(
         async def counting_receive() -> Any:
             nonlocal calls
             calls += 1
-            if calls == 2:  # past the body: the adapter watches the client
+            if calls == 2:  # queued, the adapter reads on and watches
                 watching.set()
             return await receive()
 
@@ -411,7 +421,7 @@ def test_queued_request_whose_client_left_is_dropped(
         assert entered.wait(WAIT)
         host, port = url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=WAIT) as sock:
-            sock.sendall(b"GET /queued HTTP/1.1\r\nHost: test\r\n\r\n")
+            sock.sendall(sent)
             assert watching.wait(WAIT)
         # The connection is closed: the request leaves the queue at once,
         # while the first one still holds the only thread.
