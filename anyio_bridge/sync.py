@@ -131,20 +131,7 @@ class _SyncCall:
         The thread's own bookkeeping is undone after the wake-up, so the
         caller resumes as early as possible.
         """
-        waiter = self._waiter
-        assert waiter is not None  # set by the caller
-        state = _state.thread_state
-        outer, state.call = state.call, self
-        saved = self.claim.enter()
-        try:
-            self.result = self.context.run(self._invoke)
-        except BaseException as exc:
-            self.error = exc
-        self.finished = True
-        waiter.wake()
-        ThreadClaim.leave(saved)
-        state.call = outer
-        self.func = None
+        self.execute(self._finish)
 
     def run_in_pool(self) -> Callable[[], object]:
         """A pool job: run the call, and wake the waiting task only once the
@@ -176,20 +163,24 @@ class _SyncCall:
                 "async_to_sync: the event loop this thread belongs to has finished"
             )
 
-    def execute(self) -> None:
-        """Run the function in this thread as a worker of the caller's loop."""
+    def execute(self, finish: Callable[[], object] | None = None) -> None:
+        """Run the function in this thread as a worker of the caller's loop.
+
+        *finish*, if given, is called once the outcome is stored and before
+        the thread's bookkeeping is undone.
+        """
         state = _state.thread_state
         outer, state.call = state.call, self
-        claim = self.claim
-        saved = claim.enter()
+        saved = self.claim.enter()
         try:
             self.result = self.context.run(self._invoke)
         except BaseException as exc:
             self.error = exc
-        finally:
-            ThreadClaim.leave(saved)
-            state.call = outer
-            self.func = None
+        if finish is not None:
+            finish()
+        ThreadClaim.leave(saved)
+        state.call = outer
+        self.func = None
 
     def _invoke(self) -> Any:
         held = self.held

@@ -55,7 +55,6 @@ class _AppRun:
 
     __slots__ = (
         "cancel_scope",
-        "cancelled",
         "done",
         "exception",
         "finished",
@@ -68,7 +67,6 @@ class _AppRun:
         self.done = anyio.Event()
         self.exception: Exception | None = None
         self.result: object = None
-        self.cancelled = False
         self.finished = False
         self.reported = False
 
@@ -83,7 +81,6 @@ async def _run_application(
     try:
         with run.cancel_scope:
             run.result = await application(scope, input_queue.get, output_queue.put)
-        run.cancelled = run.cancel_scope.cancelled_caught
     except Exception as exc:
         run.exception = exc
     finally:
@@ -115,7 +112,7 @@ class ApplicationFuture:
 
     def cancelled(self) -> bool:
         """``True`` if the application ended because it was cancelled."""
-        return self._run.cancelled
+        return self._run.cancel_scope.cancelled_caught
 
     def cancel(self) -> bool:
         """Cancel the application; ``False`` if it had already ended.
