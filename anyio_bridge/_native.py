@@ -77,6 +77,11 @@ class Loop:
             token.backend_class.cancelled_exception_class()
         )
 
+    @property
+    def native(self) -> Any:
+        """The native loop: an asyncio event loop, or trio's ``TrioToken``."""
+        return self._native
+
     def call_soon_threadsafe(self, func: Callable[..., object], *args: object) -> bool:
         """Schedule ``func(*args)`` on this loop; callable from any thread.
 

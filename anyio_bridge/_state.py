@@ -9,15 +9,20 @@
 * Per process (:data:`process`): the shared thread-sensitive thread and the
   loop threads used by ``async_to_sync`` from plain sync code.  Created lazily,
   forgotten in a child after :func:`os.fork`, stopped at interpreter exit.
+* Per process (:data:`abandoned`): the ``sync_to_async`` calls whose cancelled
+  caller was let go while the function still runs.  Owned by the call: it
+  adds itself when its caller leaves and removes itself when it ends.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
+import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sniffio
 
@@ -69,6 +74,77 @@ thread_state = _ThreadState()
 
 # -- per process -------------------------------------------------------------
 
+logger = logging.getLogger("anyio_bridge.sync")
+
+
+class AbandonedCall(Protocol):
+    """What the registry needs of a call (``sync._SyncCall``)."""
+
+    #: The loop of the caller that let the call go (a ``_native.Loop``).
+    loop: Any
+
+    def describe(self) -> str: ...
+
+
+class _Abandoned:
+    """The calls still running after their cancelled caller let them go.
+
+    Every such call is here from the moment its caller leaves until its
+    function returns, so that nothing runs unobserved: contexts that own a
+    loop wait for the calls its tasks left behind (:meth:`wait`), and calls
+    still running at interpreter exit are reported (:meth:`report`).
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._calls: dict[AbandonedCall, None] = {}
+
+    def add(self, call: AbandonedCall) -> None:
+        with self._changed:
+            self._calls[call] = None
+
+    def discard(self, call: AbandonedCall) -> None:
+        with self._changed:
+            self._calls.pop(call, None)
+            self._changed.notify_all()
+
+    def running(self, loop: object | None = None) -> list[AbandonedCall]:
+        """The calls still running (those left by *loop*'s tasks, if given)."""
+        with self._changed:
+            return [c for c in self._calls if loop is None or c.loop is loop]
+
+    def wait(self, loop: object, timeout: float | None = None) -> bool:
+        """Block until every call left by *loop*'s tasks has ended.
+
+        Returns ``False`` if *timeout* seconds passed first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while any(call.loop is loop for call in self._calls):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        return True
+
+    def report(self) -> None:
+        """Log every call still running (at interpreter exit)."""
+        for call in self.running():
+            logger.warning(
+                "%s is still running at interpreter exit: its caller was "
+                "cancelled and did not wait for it; it is stopped with the "
+                "process.",
+                call.describe(),
+            )
+
+    def after_fork_in_child(self) -> None:
+        # The parent's threads, and so its running calls, do not exist here.
+        self._changed = threading.Condition(threading.Lock())
+        self._calls = {}
+
+
+abandoned = _Abandoned()
+
 
 class _Process:
     """Lazily started threads shared by the whole process."""
@@ -107,15 +183,22 @@ class _Process:
         self._loops = {}
         thread_state.call = None
         forget_thread_claims()
+        abandoned.after_fork_in_child()
 
     def shutdown(self) -> None:
-        """Stop the shared threads (registered with :mod:`atexit`)."""
+        """Stop the shared threads (registered with :mod:`atexit`).
+
+        Calls left running by cancelled callers are reported, not waited for:
+        a call that never returns must not hang the exit.
+        """
         with self._lock:
             sync_thread, self._sync_thread = self._sync_thread, None
             loops, self._loops = list(self._loops.values()), {}
+        abandoned.report()
         if sync_thread is not None:
             sync_thread.close()
-            sync_thread.thread.join(5)
+            if not abandoned.running():
+                sync_thread.thread.join(5)
         for loop in loops:
             loop.stop(5)
 

@@ -7,6 +7,7 @@ cancellation behaves is explained in ``docs/threads-and-cancellation.md``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import threading
@@ -69,21 +70,32 @@ class _SyncCall:
 
     The worker side is :meth:`run`; the loop side creates the call, hands it to
     a thread and waits on the waiter that :meth:`run` wakes when done.
+
+    Its life, guarded by :data:`_calls_lock`: *started* by the thread unless
+    the caller was cancelled first (then the function never runs), then
+    *finished*.  A caller cancelled while the function runs either waits for
+    it or lets it go (*abandoned*): the call then stays in
+    :data:`_state.abandoned` until it ends, and logs an exception it raises.
     """
 
     __slots__ = (
         "_waiter",
+        "abandoned",
         "cancelled",
         "claim",
         "context",
         "error",
         "finished",
         "func",
+        "handler",
         "handling",
         "held",
         "job",
         "loop",
+        "name",
         "result",
+        "started",
+        "thread_id",
     )
 
     def __init__(
@@ -99,10 +111,17 @@ class _SyncCall:
         self.loop = loop
         self.claim = claim
         self.handling = handling
+        #: An overridden ``SyncToAsync.thread_handler``, bound; else None.
+        self.handler: Callable[..., Any] | None = None
+        #: The wrapped callable's name, for log messages.
+        self.name = ""
         self.held: SyncThread | None = None
         self.result: Any = None
         self.error: BaseException | None = None
         self.cancelled = False
+        self.started = False
+        self.abandoned = False
+        self.thread_id = 0
         #: Set by the thread just before its last wake-up of the caller.
         self.finished = False
         #: A coroutine the thread asks the caller's task to run (async_to_sync).
@@ -117,11 +136,20 @@ class _SyncCall:
         loop: Loop,
         scope: object | None,
         handling: BaseException | None,
+        wrapper: SyncToAsync[..., Any],
     ) -> tuple[_SyncCall, Waiter]:
         """A call for the current task, and the waiter it will be woken on."""
         call = cls(func, context, loop, ThreadClaim(loop, scope), handling)
+        call.name = wrapper._label
+        if type(wrapper).thread_handler is not _BASE_THREAD_HANDLER:
+            call.handler = wrapper.thread_handler
         waiter = call._waiter = loop.new_waiter()
         return call, waiter
+
+    def describe(self) -> str:
+        """The call, for log messages."""
+        thread = _thread_name(self.thread_id)
+        return f"sync_to_async call of {self.name} in thread {thread}"
 
     # -- worker thread side --
 
@@ -131,7 +159,8 @@ class _SyncCall:
         The thread's own bookkeeping is undone after the wake-up, so the
         caller resumes as early as possible.
         """
-        self.execute(self._finish)
+        if not self.execute(self._finish):
+            self._finish()
 
     def run_in_pool(self) -> Callable[[], object]:
         """A pool job: run the call, and wake the waiting task only once the
@@ -142,8 +171,23 @@ class _SyncCall:
     def _finish(self) -> None:
         waiter = self._waiter
         assert waiter is not None  # set by the caller
-        self.finished = True
+        with _calls_lock:
+            self.finished = True
+            abandoned = self.abandoned
+        if abandoned:
+            self._drop_outcome()
+            _state.abandoned.discard(self)
         waiter.wake()
+
+    def _drop_outcome(self) -> None:
+        """Nobody will read the outcome: log an exception instead of losing it."""
+        error, self.error, self.result = self.error, None, None
+        if error is not None and not isinstance(error, self.loop.cancelled_class):
+            _state.logger.error(
+                "%s raised after its caller was cancelled",
+                self.describe(),
+                exc_info=error,
+            )
 
     def post(self, job: _Job) -> None:
         """Ask the caller's task to run *job* (called by the thread, for
@@ -152,7 +196,7 @@ class _SyncCall:
         :raises: the backend's cancellation exception if the caller was
             cancelled, or RuntimeError if its event loop has finished.
         """
-        with _jobs_lock:
+        with _calls_lock:
             if self.cancelled:
                 raise self.loop.new_cancelled()
             self.job = job
@@ -163,30 +207,39 @@ class _SyncCall:
                 "async_to_sync: the event loop this thread belongs to has finished"
             )
 
-    def execute(self, finish: Callable[[], object] | None = None) -> None:
-        """Run the function in this thread as a worker of the caller's loop.
+    def execute(self, finish: Callable[[], object] | None = None) -> bool:
+        """Run the function in this thread as a worker of the caller's loop,
+        unless the caller was cancelled before it started; return whether
+        it ran.
 
         *finish*, if given, is called once the outcome is stored and before
-        the thread's bookkeeping is undone.
+        the thread's bookkeeping is undone (only if the function ran).
         """
-        state = _state.thread_state
-        outer, state.call = state.call, self
-        saved = self.claim.enter()
-        try:
-            self.result = self.context.run(self._invoke)
-        except BaseException as exc:
-            self.error = exc
-        if finish is not None:
-            finish()
-        ThreadClaim.leave(saved)
-        state.call = outer
+        with _calls_lock:
+            run = self.started = not self.cancelled
+        if run:
+            state = _state.thread_state
+            outer, state.call = state.call, self
+            self.thread_id = threading.get_ident()
+            saved = self.claim.enter()
+            try:
+                handler = self.handler
+                if handler is None:
+                    self.result = self.context.run(self._invoke)
+                else:
+                    self.result = self._invoke_handler(handler)
+            except BaseException as exc:
+                self.error = exc
+            if finish is not None:
+                finish()
+            ThreadClaim.leave(saved)
+            state.call = outer
         self.func = None
+        return run
 
     def _invoke(self) -> Any:
-        held = self.held
-        if held is not None:
-            outer = _state.held_threads.get()
-            _state.held_threads.set(held.alone if not outer else outer | held.alone)
+        """Call the function (in the call's context)."""
+        self._hold_thread()
         func = self.func
         assert func is not None
         handling = self.handling
@@ -198,23 +251,61 @@ class _SyncCall:
         except BaseException:
             return func()
 
+    def _hold_thread(self) -> None:
+        held = self.held
+        if held is not None:
+            outer = _state.held_threads.get()
+            _state.held_threads.set(held.alone if not outer else outer | held.alone)
+
+    def _invoke_handler(self, handler: Callable[..., Any]) -> Any:
+        """Call the function through an overridden ``thread_handler``, with
+        asgiref's arguments: the loop, the caller's exception info, a task
+        list, a runner that enters the call's context, and the function."""
+        handling = self.handling
+        exc_info = (
+            (None, None, None)
+            if handling is None
+            else (type(handling), handling, handling.__traceback__)
+        )
+        return handler(self.loop.native, exc_info, [], self._enter_context, self.func)
+
+    def _enter_context(self, func: Callable[[], Any]) -> Any:
+        return self.context.run(self._call_held, func)
+
+    def _call_held(self, func: Callable[[], Any]) -> Any:
+        self._hold_thread()
+        return func()
+
     # -- loop side --
 
     def take_job(self) -> _Job | None:
         if self.job is None:
             return None
-        with _jobs_lock:
+        with _calls_lock:
             job, self.job = self.job, None
         return job
 
-    def cancel(self) -> None:
-        """The caller was cancelled: tell the thread, refuse what it asked for."""
-        with _jobs_lock:
+    def cancel(self, abandon: bool) -> bool:
+        """The caller was cancelled: tell the thread, refuse what it asked for.
+
+        Returns ``True`` if the function is running: the caller must wait for
+        it, or (with *abandon*) it is now abandoned, tracked until it ends.
+        A call that has not started never will.
+        """
+        with _calls_lock:
             self.cancelled = True
             job, self.job = self.job, None
+            running = self.started and not self.finished
+            if running and abandon:
+                self.abandoned = True
+                _state.abandoned.add(self)
         self.claim.cancel()
         if job is not None:
             job.refuse(self.loop)
+        if not running and self.started:
+            # Finished just as the caller was cancelled: nobody reads it.
+            self._drop_outcome()
+        return running
 
     def outcome(self) -> Any:
         error = self.error
@@ -227,8 +318,16 @@ class _SyncCall:
         return self.result
 
 
-#: Guards handing jobs from threads to callers against cancellation.
-_jobs_lock = threading.Lock()
+def _thread_name(ident: int) -> str:
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return repr(thread.name)
+    return f"#{ident}"  # pragma: no cover - the thread ended meanwhile
+
+
+#: Guards the state of every call (started, cancelled, finished, abandoned,
+#: the job it sent) against the thread and the caller changing it at once.
+_calls_lock = threading.Lock()
 
 
 class _Job:
@@ -314,11 +413,12 @@ async def _await_call(call: _SyncCall, waiter: Waiter, abandon: bool) -> None:
 
 
 async def _after_cancel(call: _SyncCall, waiter: Waiter, abandon: bool) -> None:
-    """The caller of *call* was cancelled: wait for the thread unless *abandon*."""
-    call.cancel()
-    if not abandon:
+    """The caller of *call* was cancelled: let the call go if *abandon*, else
+    wait (shielded) for the function to return; its outcome is dropped."""
+    if call.cancel(abandon) and not abandon:
         with CancelScope(shield=True):
             await _wait_finished(call, waiter)
+        call._drop_outcome()
 
 
 async def _wait_finished(call: _SyncCall, waiter: Waiter) -> None:
@@ -391,7 +491,7 @@ class SyncToAsync(Generic[_P, _R]):
         context: Context | None = None,
         *,
         limiter: CapacityLimiter | None = None,
-        abandon_on_cancel: bool = False,
+        abandon_on_cancel: bool = True,
     ) -> None:
         if not callable(func) or iscoroutinefunction(func):
             raise TypeError("sync_to_async can only be applied to sync functions.")
@@ -404,20 +504,27 @@ class SyncToAsync(Generic[_P, _R]):
                 "limiter applies to the worker pool only: pass it with "
                 "thread_sensitive=False and no executor"
             )
-        self.func = func
-        self._thread_sensitive = thread_sensitive
-        self._executor = executor
-        self._context = context
-        self._limiter = limiter
-        self._abandon = abandon_on_cancel
+        # update_wrapper copies func's __dict__: set our own attributes after.
         functools.update_wrapper(self, func)
         if not isinstance(getattr(self, "__name__", None), str):
             self.__name__ = type(func).__name__
+        self.func = func
+        #: The context given to run the function in, or None (a copy of the
+        #: caller's context each call, whose changes flow back).
+        self.context = context
+        self._thread_sensitive = thread_sensitive
+        self._executor = executor
+        self._limiter = limiter
+        self._abandon = abandon_on_cancel
+        self._label = _callable_label(func)
+        with contextlib.suppress(AttributeError):  # asgiref's, for bound methods
+            self.__self__ = func.__self__  # type: ignore[attr-defined]
         markcoroutinefunction(self)
 
     async def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         loop = current_loop()
-        context = self._context if self._context is not None else copy_context()
+        given = self.context
+        context = copy_context() if given is None else given
         func = (
             functools.partial(self.func, *args, **kwargs)
             if args or kwargs
@@ -426,13 +533,14 @@ class SyncToAsync(Generic[_P, _R]):
         handling = sys.exc_info()[1]
         if not self._thread_sensitive:
             call = await self._run(func, context, loop, handling)
-            _copy_back(context)
+            if given is None:
+                _copy_back(context)
             return call.outcome()  # type: ignore[no-any-return]
         # The thread-sensitive path, inline: it is the hot one.
         scope, maybe_cancelled = _caller_scope(loop)
         if maybe_cancelled:
             await checkpoint_if_cancelled()
-        call, waiter = _SyncCall.start(func, context, loop, scope, handling)
+        call, waiter = _SyncCall.start(func, context, loop, scope, handling, self)
         while True:
             target = _thread_sensitive_target()
             if isinstance(target, SyncThread):
@@ -448,10 +556,43 @@ class SyncToAsync(Generic[_P, _R]):
         except loop.cancelled_class:
             await _after_cancel(call, waiter, self._abandon)
             raise
-        _copy_back(context)
+        if given is None:
+            _copy_back(context)
         return call.outcome()  # type: ignore[no-any-return]
 
     __code__: CodeType = __call__.__code__
+
+    def thread_handler(
+        self,
+        loop: Any,
+        exc_info: tuple[Any, BaseException | None, Any],
+        task_context: list[Any],
+        func: Callable[..., _R],
+        *args: Any,
+        **kwargs: Any,
+    ) -> _R:
+        """Run in the worker thread around every call; override to wrap calls.
+
+        The hook asgiref's subclasses override (Channels'
+        ``DatabaseSyncToAsync`` closes stale database connections around each
+        call here).  *loop* is the caller's event loop (an asyncio loop, or a
+        :class:`trio.lowlevel.TrioToken`), *exc_info* the exception the caller
+        was handling, *task_context* a list kept for asgiref compatibility,
+        and ``func(*args, **kwargs)`` runs the wrapped function in the call's
+        context.  The base implementation makes *exc_info* the exception being
+        handled in the thread and calls ``func(*args, **kwargs)``; an override
+        must call it (through ``super()``) and return its result.
+
+        When the method is not overridden, calls take a faster path with the
+        same behaviour.
+        """
+        handling = exc_info[1]
+        if handling is None:
+            return func(*args, **kwargs)
+        try:
+            raise handling
+        except BaseException:
+            return func(*args, **kwargs)
 
     async def _run(
         self,
@@ -464,7 +605,7 @@ class SyncToAsync(Generic[_P, _R]):
         scope, maybe_cancelled = _caller_scope(loop)
         if maybe_cancelled:
             await checkpoint_if_cancelled()
-        call, waiter = _SyncCall.start(func, context, loop, scope, handling)
+        call, waiter = _SyncCall.start(func, context, loop, scope, handling, self)
         executor = self._executor
         if executor is None:
             await self._run_in_pool(call, waiter, loop)
@@ -496,6 +637,18 @@ class SyncToAsync(Generic[_P, _R]):
         return functools.update_wrapper(bound, self.func)
 
 
+_BASE_THREAD_HANDLER = SyncToAsync.thread_handler
+
+
+def _callable_label(func: Callable[..., Any]) -> str:
+    """A readable name for *func* in log messages: module and qualified name."""
+    name = getattr(func, "__qualname__", None)
+    if not isinstance(name, str):
+        return repr(func)
+    module = getattr(func, "__module__", None)
+    return f"{module}.{name}" if isinstance(module, str) else name
+
+
 async def _release_after(
     call: _SyncCall, waiter: Waiter, limiter: CapacityLimiter
 ) -> None:
@@ -514,7 +667,7 @@ def sync_to_async(
     executor: Executor | None = None,
     context: Context | None = None,
     limiter: CapacityLimiter | None = None,
-    abandon_on_cancel: bool = False,
+    abandon_on_cancel: bool = True,
 ) -> Callable[[Callable[_P, _R]], SyncToAsync[_P, _R]]: ...
 
 
@@ -526,7 +679,7 @@ def sync_to_async(
     executor: Executor | None = None,
     context: Context | None = None,
     limiter: CapacityLimiter | None = None,
-    abandon_on_cancel: bool = False,
+    abandon_on_cancel: bool = True,
 ) -> SyncToAsync[_P, _R]: ...
 
 
@@ -537,7 +690,7 @@ def sync_to_async(
     executor: Executor | None = None,
     context: Context | None = None,
     limiter: CapacityLimiter | None = None,
-    abandon_on_cancel: bool = False,
+    abandon_on_cancel: bool = True,
 ) -> SyncToAsync[_P, _R] | Callable[[Callable[_P, _R]], SyncToAsync[_P, _R]]:
     """Wrap a synchronous callable so that awaiting it runs it in a thread.
 
@@ -557,9 +710,15 @@ def sync_to_async(
         instead of a copy of the caller's.
     :param limiter: the :class:`anyio.CapacityLimiter` bounding worker threads
         for ``thread_sensitive=False`` (anyio's default limiter when ``None``).
-    :param abandon_on_cancel: if ``True``, a cancelled caller returns at once
-        and leaves the thread to finish on its own; by default the caller waits
-        for the thread and then raises the cancellation.
+    :param abandon_on_cancel: what a cancelled caller does while the function
+        runs.  ``True`` (the default, asgiref's behaviour): it raises the
+        cancellation at once; the function keeps running in its thread,
+        tracked (a thread-sensitive thread stays reserved for it, an exception
+        it raises is logged, contexts wait for it on exit).  ``False``: it
+        waits for the function to return, then raises the cancellation
+        (anyio's and trio's ``to_thread`` default).  Either way a call whose
+        caller is cancelled before it starts never runs, and
+        :func:`anyio.from_thread.check_cancelled` raises in the thread.
     :raises TypeError: see :class:`SyncToAsync`.
     """
     options: dict[str, Any] = {
@@ -607,10 +766,12 @@ class AsyncToSync(Generic[_P, _R]):
                 "async_to_sync was passed a non-async-marked callable",
                 stacklevel=2,
             )
+        functools.update_wrapper(self, awaitable)
         self.awaitable = awaitable
         self.force_new_loop = force_new_loop
         self.backend = backend
-        functools.update_wrapper(self, awaitable)
+        with contextlib.suppress(AttributeError):  # asgiref's, for bound methods
+            self.__self__ = awaitable.__self__  # type: ignore[attr-defined]
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         if running_loop_here():
@@ -842,8 +1003,10 @@ class AsyncSingleThreadContext:
     Outside any event loop, :func:`async_to_sync` normally uses a loop thread
     shared by the process.  Inside this context it uses a loop (and thread) of
     its own, created on first use and closed on exit, so tasks left behind by
-    the coroutines are cancelled at the end of the block.  Re-entrant: only the
-    outermost context takes effect.
+    the coroutines are cancelled at the end of the block.  Leaving also waits
+    for the :func:`sync_to_async` calls that cancelled tasks of that loop let
+    go (``abandon_on_cancel``) to return.  Re-entrant: only the outermost
+    context takes effect.
     """
 
     def __init__(self) -> None:
@@ -878,3 +1041,5 @@ class AsyncSingleThreadContext:
             loops, self._loops = list(self._loops.values()), {}
         for loop in loops:
             loop.stop()
+            # Calls its tasks let go when cancelled end before the block does.
+            _state.abandoned.wait(loop.loop)

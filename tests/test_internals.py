@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -320,7 +321,8 @@ async def test_cancellation_landing_before_a_sent_coroutine_is_taken() -> None:
             outcomes.append("cancelled")
 
     with anyio.CancelScope() as scope:
-        await sync_to_async(body)()
+        # Waiting for the thread, so that its outcome is known here.
+        await sync_to_async(body, abandon_on_cancel=False)()
     assert scope.cancelled_caught
     assert outcomes == ["cancelled"]
 
@@ -331,3 +333,71 @@ def test_pool_prefixes_cover_shared_threads() -> None:
         _state.process.loop_thread("asyncio").thread.name,
     }
     assert names == {"anyio_bridge thread-sensitive", "anyio_bridge asyncio loop"}
+
+
+# -- a call whose caller is cancelled ------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_an_outcome_ready_as_the_caller_is_cancelled_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The thread finished just before the caller took its cancellation: the
+    caller raises the cancellation, and the exception is logged, not lost."""
+    from anyio_bridge.sync import _SyncCall
+
+    caplog.set_level(logging.ERROR, logger="anyio_bridge.sync")
+    loop = _native.current_loop()
+    call, _ = _SyncCall.start(
+        int, contextvars.copy_context(), loop, None, None, sync_to_async(int)
+    )
+    call.started = call.finished = True
+    call.error = LookupError("finished just in time")
+    assert not call.cancel(abandon=True)  # nothing left running
+    assert _state.abandoned.running() == []
+    (record,) = caplog.records
+    assert "builtins.int" in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], LookupError)
+
+
+class FakeAbandonedCall:
+    def __init__(self, loop: object) -> None:
+        self.loop = loop
+
+    def describe(self) -> str:
+        return "a call left running"
+
+
+def test_waiting_for_abandoned_calls_can_time_out() -> None:
+    registry = _state._Abandoned()
+    loop, other_loop = object(), object()
+    registry.add(FakeAbandonedCall(loop))
+    assert registry.wait(other_loop, timeout=0)
+    assert not registry.wait(loop, timeout=0)
+    assert len(registry.running(loop)) == 1
+    assert registry.running(other_loop) == []
+
+
+def test_shutdown_reports_calls_left_running_and_does_not_wait_for_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    process = _state._Process()
+    thread = process.shared_sync_thread()
+    release = threading.Event()
+    call = FakeAbandonedCall(object())
+    thread.submit(Recorder())  # runs at once
+    thread.submit(type("Stuck", (), {"run": lambda _: release.wait(10)})())
+    _state.abandoned.add(call)
+    try:
+        process.shutdown()
+        # Not joined: the thread is still busy with the stuck call.
+        assert thread.thread.is_alive()
+    finally:
+        _state.abandoned.discard(call)
+        release.set()
+        thread.thread.join(10)
+    assert [r.getMessage() for r in caplog.records] == [
+        "a call left running is still running at interpreter exit: its caller "
+        "was cancelled and did not wait for it; it is stopped with the process."
+    ]

@@ -444,7 +444,9 @@ async def test_exception_being_handled_is_visible_in_thread() -> None:
 
 
 @pytest.mark.parametrize("thread_sensitive", [True, False])
-async def test_cancelled_caller_waits_for_thread(thread_sensitive: bool) -> None:
+async def test_cancelled_caller_waits_for_thread_on_request(
+    thread_sensitive: bool,
+) -> None:
     started = threading.Event()
     release = threading.Event()
     finished = threading.Event()
@@ -462,7 +464,9 @@ async def test_cancelled_caller_waits_for_thread(thread_sensitive: bool) -> None
     async with anyio.create_task_group() as tg:
         with anyio.CancelScope() as scope:
             tg.start_soon(cancel_when_started, scope)
-            await sync_to_async(slow, thread_sensitive=thread_sensitive)()
+            await sync_to_async(
+                slow, thread_sensitive=thread_sensitive, abandon_on_cancel=False
+            )()
         # The cancellation propagated, and only after the thread finished.
         assert scope.cancelled_caught
         assert finished.is_set()
@@ -511,7 +515,11 @@ async def test_check_cancelled_works_in_thread(thread_sensitive: bool) -> None:
 
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(sync_to_async(polite, thread_sensitive=thread_sensitive))
+            tg.start_soon(
+                sync_to_async(
+                    polite, thread_sensitive=thread_sensitive, abandon_on_cancel=False
+                )
+            )
             await anyio.to_thread.run_sync(started.wait)
             scope.cancel()
     assert scope.cancelled_caught
@@ -548,7 +556,13 @@ async def test_cancel_reaches_coroutine_run_by_thread(thread_sensitive: bool) ->
 
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(sync_to_async(thread_body, thread_sensitive=thread_sensitive))
+            tg.start_soon(
+                sync_to_async(
+                    thread_body,
+                    thread_sensitive=thread_sensitive,
+                    abandon_on_cancel=False,
+                )
+            )
             await coroutine_started.wait()
             scope.cancel()
     assert scope.cancelled_caught
@@ -611,7 +625,9 @@ async def test_check_cancelled_works_in_executor_thread() -> None:
             threading.Event().wait(0.001)
 
     with ThreadPoolExecutor(1) as pool:
-        call = sync_to_async(polite, thread_sensitive=False, executor=pool)
+        call = sync_to_async(
+            polite, thread_sensitive=False, executor=pool, abandon_on_cancel=False
+        )
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(call)
