@@ -444,7 +444,7 @@ def _caller_scope(loop: Loop) -> tuple[object | None, bool]:
     return scope, asyncio_cancel_requested(scope)
 
 
-def _thread_sensitive_target() -> CurrentThreadExecutor | SyncThread:
+def _thread_sensitive_target() -> CurrentThreadExecutor | SyncThread | _GivenExecutor:
     executor = _state.current_executor.get()
     if executor is not None and not executor.finished:
         return executor
@@ -941,6 +941,20 @@ def async_to_sync(
 # -- contexts ----------------------------------------------------------------
 
 
+class _GivenExecutor:
+    """The executor given to a :class:`ThreadSensitiveContext`, as a target
+    of thread-sensitive calls."""
+
+    __slots__ = ("executor",)
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+
+    def enqueue(self, call: _SyncCall) -> bool:
+        self.executor.submit(call.run)
+        return True
+
+
 class ThreadSensitiveContext:
     """Async context manager giving the code inside its own thread-sensitive thread.
 
@@ -948,20 +962,42 @@ class ThreadSensitiveContext:
     started inside) run on one thread belonging to this context instead of the
     process-wide one -- for example one thread per request.  Re-entrant: only
     the outermost context takes effect.  On exit the thread finishes the calls
-    already queued and ends; leaving waits for that, unless the thread is
-    waiting on the event loop itself (then it is left to end on its own, so
-    leaving never deadlocks).  Calls made after the exit by tasks that
+    already queued (including calls whose cancelled callers let them go) and
+    ends; leaving waits for that without blocking the event loop, unless the
+    thread is waiting on the event loop itself (then it is left to end on its
+    own, so leaving never deadlocks).  Calls made after the exit by tasks that
     outlived it fall back to the process-wide thread.
+
+    With *executor* (asgiref 3.13's keyword), thread-sensitive calls inside
+    run on that executor instead, even inside another context or inside an
+    :func:`async_to_sync` call (a nested :func:`async_to_sync` takes over
+    again for the calls its coroutine makes).  The executor must run one call
+    at a time on one thread, e.g. ``ThreadPoolExecutor(max_workers=1)``; it
+    belongs to the caller and is not shut down on exit.  Such a context can be
+    entered once.
+
+    :raises RuntimeError: entering a context with an executor that is already
+        entered or was left; a thread-sensitive call, after such a context was
+        left, from a task started inside it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, executor: Executor | None = None) -> None:
         self._token: Any = None
+        self._executor_token: Any = None
         self._lock = threading.Lock()
         self._thread: SyncThread | None = None
         self._closed = False
+        self._given = None if executor is None else _GivenExecutor(executor)
 
-    def _thread_for_call(self) -> SyncThread | None:
+    def _thread_for_call(self) -> SyncThread | _GivenExecutor | None:
         with self._lock:
+            if self._given is not None:
+                if self._closed:
+                    raise RuntimeError(
+                        "ThreadSensitiveContext with an executor has exited: tasks "
+                        "started inside it must finish before it exits"
+                    )
+                return self._given
             if self._closed:
                 return None
             if self._thread is None:
@@ -969,7 +1005,18 @@ class ThreadSensitiveContext:
             return self._thread
 
     async def __aenter__(self) -> ThreadSensitiveContext:
-        if _state.thread_sensitive_context.get() is None:
+        if self._given is not None:
+            if self._token is not None:
+                raise RuntimeError("ThreadSensitiveContext is already entered")
+            if self._closed:
+                raise RuntimeError(
+                    "a ThreadSensitiveContext with an executor cannot be entered "
+                    "again"
+                )
+            self._token = _state.thread_sensitive_context.set(self)
+            # The enclosing async_to_sync's thread would take precedence.
+            self._executor_token = _state.current_executor.set(None)
+        elif _state.thread_sensitive_context.get() is None:
             self._token = _state.thread_sensitive_context.set(self)
         return self
 
@@ -983,6 +1030,9 @@ class ThreadSensitiveContext:
             return
         _state.thread_sensitive_context.reset(self._token)
         self._token = None
+        if self._executor_token is not None:
+            _state.current_executor.reset(self._executor_token)
+            self._executor_token = None
         with self._lock:
             self._closed = True
             thread = self._thread
