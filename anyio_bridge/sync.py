@@ -357,7 +357,11 @@ class _Job:
         """Run the coroutine; re-raise only the caller's own cancellation."""
         box = self.box
         try:
-            box.value = await run_in_context(self.context, self.factory)
+            awaitable = run_in_context(self.context, self.factory)
+            if box.handling is None:
+                box.value = await awaitable
+            else:
+                box.value = await _while_handling(box.handling, awaitable)
         except loop.cancelled_class:
             # The caller is being cancelled: so is the thread's coroutine.
             box.error = loop.new_cancelled()
@@ -737,12 +741,23 @@ def sync_to_async(
 
 
 class _Box:
-    __slots__ = ("context", "error", "value")
+    __slots__ = ("context", "error", "handling", "value")
 
-    def __init__(self) -> None:
+    def __init__(self, handling: BaseException | None) -> None:
         self.value: Any = None
         self.error: BaseException | None = None
         self.context: Context | None = None
+        #: The exception the sync caller was handling, for sys.exc_info().
+        self.handling = handling
+
+
+async def _while_handling(handling: BaseException, awaitable: Awaitable[_R]) -> _R:
+    """Await *awaitable* with *handling* as the exception being handled, so
+    that ``sys.exc_info()`` in the coroutine sees the sync caller's one."""
+    try:
+        raise handling
+    except BaseException:
+        return await awaitable
 
 
 class AsyncToSync(Generic[_P, _R]):
@@ -785,7 +800,7 @@ class AsyncToSync(Generic[_P, _R]):
         executor = CurrentThreadExecutor()
         context = copy_context()
         context.run(_enter_coroutine_context, executor)
-        box = _Box()
+        box = _Box(sys.exc_info()[1])
         if call is not None:
             # A thread running a sync_to_async call: the task awaiting that
             # call runs the coroutine, while this thread serves the
@@ -862,7 +877,11 @@ class AsyncToSync(Generic[_P, _R]):
         kwargs: dict[str, Any],
     ) -> None:
         try:
-            box.value = await self.awaitable(*args, **kwargs)
+            awaitable = self.awaitable(*args, **kwargs)
+            if box.handling is None:
+                box.value = await awaitable
+            else:
+                box.value = await _while_handling(box.handling, awaitable)
         except BaseException as exc:
             box.error = exc
         finally:

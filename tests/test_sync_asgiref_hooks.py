@@ -4,6 +4,7 @@ the ``thread_handler`` hook, and ``context=``."""
 from __future__ import annotations
 
 import contextvars
+import sys
 import threading
 from typing import Any
 
@@ -156,3 +157,33 @@ def test_a_callable_with_its_own_context_attribute_does_not_leak_it() -> None:
     wrapper = sync_to_async(view)
     assert wrapper.context is None
     assert wrapper.func is view
+
+
+async def handled_exception() -> str:
+    return repr(sys.exc_info()[1])
+
+
+def call_while_handling() -> str:
+    try:
+        raise KeyError("being handled")
+    except KeyError:
+        return async_to_sync(handled_exception)()
+
+
+def test_the_coroutine_sees_the_exception_its_sync_caller_handles(
+    anyio_backend: str,
+) -> None:
+    def top_level() -> str:
+        try:
+            raise KeyError("being handled")
+        except KeyError:
+            return async_to_sync(handled_exception, backend=anyio_backend)()
+
+    assert top_level() == "KeyError('being handled')"
+    assert async_to_sync(handled_exception, backend=anyio_backend)() == "None"
+
+
+async def test_the_coroutine_sees_the_exception_handled_in_a_bridge_thread() -> None:
+    assert await sync_to_async(call_while_handling)() == "KeyError('being handled')"
+    unsensitive = sync_to_async(call_while_handling, thread_sensitive=False)
+    assert await unsensitive() == "KeyError('being handled')"
