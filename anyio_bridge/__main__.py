@@ -110,6 +110,15 @@ def _add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         help="URL prefix the application is mounted under (its SCRIPT_NAME)",
     )
     serve.add_argument(
+        "--as-asgiref",
+        action="store_true",
+        help=(
+            "install anyio-bridge as asgiref (anyio_bridge.as_asgiref) before "
+            "importing the application, in every worker: `import asgiref...` "
+            "then gives anyio-bridge's modules"
+        ),
+    )
+    serve.add_argument(
         "--log-level",
         choices=_serve.LOG_LEVELS,
         default="info",
@@ -128,6 +137,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         threads=args.threads,
         root_path=args.root_path,
         log_level=args.log_level,
+        as_asgiref=args.as_asgiref,
     )
     try:
         return _serve.serve(options)

@@ -13,6 +13,10 @@ processes: the socket goes to hypercorn as an ``fd://`` bind, and each worker
 imports the application again through :func:`_worker_application`
 (hypercorn only accepts an import path there).
 
+With ``--as-asgiref`` (:attr:`ServeOptions.as_asgiref`), anyio-bridge is
+installed as asgiref (:func:`anyio_bridge.install_as_asgiref`) before the
+application is imported, here and in each worker process.
+
 hypercorn is an optional dependency (the ``serve`` extra), imported only when
 serving.
 """
@@ -38,6 +42,7 @@ import anyio
 import anyio.lowlevel
 import sniffio
 
+from . import _alias
 from ._coroutines import iscoroutinefunction
 from .wsgi import WsgiToAsgi
 
@@ -299,6 +304,16 @@ class ServeOptions:
     threads: int | None = None
     root_path: str = ""
     log_level: str = "info"
+    #: Install anyio-bridge as asgiref before importing the application.
+    as_asgiref: bool = False
+
+
+def _install_alias() -> None:
+    """Install anyio-bridge as asgiref, or raise :class:`ServeError`."""
+    try:
+        _alias.install_as_asgiref()
+    except _alias.AsgirefAlreadyImportedError as exc:
+        raise ServeError(str(exc)) from None
 
 
 def _worker_settings(options: ServeOptions, directory: str) -> str:
@@ -307,6 +322,7 @@ def _worker_settings(options: ServeOptions, directory: str) -> str:
         "attribute": options.app.attribute,
         "directory": directory,
         "threads": options.threads,
+        "as_asgiref": options.as_asgiref,
     }
     return base64.urlsafe_b64encode(json.dumps(settings).encode()).decode("ascii")
 
@@ -319,6 +335,8 @@ def _worker_application(settings: str) -> WsgiToAsgi:
     ``:`` in it, which hypercorn would take for a separator).
     """
     values = json.loads(base64.urlsafe_b64decode(settings))
+    if values["as_asgiref"]:
+        _install_alias()
     spec = AppSpec(values["module"], values["attribute"])
     return WsgiToAsgi(
         load_wsgi_app(spec, values["directory"]), limiter=values["threads"]
@@ -365,6 +383,8 @@ def serve(options: ServeOptions, output: TextIO | None = None) -> int:
         the address cannot be bound.
     """
     out = sys.stdout if output is None else output
+    if options.as_asgiref:
+        _install_alias()
     _check_server(options.backend)
     directory = os.getcwd()
     application = WsgiToAsgi(

@@ -1029,8 +1029,7 @@ class ThreadSensitiveContext:
                 raise RuntimeError("ThreadSensitiveContext is already entered")
             if self._closed:
                 raise RuntimeError(
-                    "a ThreadSensitiveContext with an executor cannot be entered "
-                    "again"
+                    "a ThreadSensitiveContext with an executor cannot be entered again"
                 )
             self._token = _state.thread_sensitive_context.set(self)
             # The enclosing async_to_sync's thread would take precedence.
