@@ -10,15 +10,25 @@ needs no closing, and is bound to no event loop: it only creates
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from typing import Generic, TypeVar
 
 import anyio
 import anyio.lowlevel
 
-__all__ = ["MessageQueue"]
+__all__ = ["MessageQueue", "QueueEmpty"]
 
 T = TypeVar("T")
+
+
+class QueueEmpty(anyio.WouldBlock, asyncio.QueueEmpty):
+    """:meth:`MessageQueue.get_nowait` found no item.
+
+    Both :class:`anyio.WouldBlock` and the :class:`asyncio.QueueEmpty` that
+    :class:`asyncio.Queue` raises (and that code written for asgiref's queues
+    catches).
+    """
 
 
 class MessageQueue(Generic[T]):
@@ -64,10 +74,11 @@ class MessageQueue(Generic[T]):
     def get_nowait(self) -> T:
         """Remove and return the oldest item.
 
-        :raises anyio.WouldBlock: if the queue is empty.
+        :raises QueueEmpty: if the queue is empty (an :class:`anyio.WouldBlock`
+            and an :class:`asyncio.QueueEmpty`).
         """
         if not self._items:
-            raise anyio.WouldBlock
+            raise QueueEmpty
         return self._items.popleft()
 
     async def get(self) -> T:

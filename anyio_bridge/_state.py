@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sniffio
 
+from . import local
 from ._native import forget_thread_claims
 from ._threads import LoopThread, SyncThread
 
@@ -38,9 +39,10 @@ if TYPE_CHECKING:
 current_executor: ContextVar[CurrentThreadExecutor | None] = ContextVar(
     "anyio_bridge.current_executor", default=None
 )
-#: Dedicated threads busy running a call further up this chain of calls.
-held_threads: ContextVar[frozenset[SyncThread]] = ContextVar(
-    "anyio_bridge.held_threads", default=frozenset()
+#: The thread-sensitive calls on dedicated threads further up this chain of
+#: calls (``sync._SyncCall``); those not finished hold their thread.
+holding_calls: ContextVar[tuple[Any, ...]] = ContextVar(
+    "anyio_bridge.holding_calls", default=()
 )
 #: The innermost active ThreadSensitiveContext (typed loosely to avoid a cycle).
 thread_sensitive_context: ContextVar[Any] = ContextVar(
@@ -55,10 +57,11 @@ single_thread_context: ContextVar[Any] = ContextVar(
 INTERNAL_VARS: frozenset[ContextVar[Any]] = frozenset(
     {
         current_executor,
-        held_threads,
+        holding_calls,
         thread_sensitive_context,
         single_thread_context,
         sniffio.current_async_library_cvar,
+        local.HOME,  # local.bridge_return translates it instead
     }
 )
 

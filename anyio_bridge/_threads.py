@@ -52,8 +52,6 @@ class SyncThread:
         #: How many async_to_sync calls made on this thread are waiting.
         self.blocked = 0
         self._settle_callbacks: list[Callable[[], object]] = []
-        #: This thread alone, for the held-threads context variable.
-        self.alone = frozenset((self,))
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
 

@@ -50,6 +50,7 @@ from ._wsgi_environ import (
     RequestBodyTooLarge,
     build_environ,
 )
+from .local import bridge_enter
 
 logger = logging.getLogger("anyio_bridge.wsgi")
 
@@ -290,6 +291,8 @@ class WsgiToAsgiInstance:
         self._environ = environ
         loop = self._loop = current_loop()
         self._context = copy_context()
+        # The loop's thread: Local values set there follow into the app's.
+        self._source_thread = threading.get_ident()
         self._claim = ThreadClaim(
             loop, None if loop.is_trio else asyncio_cancel_scope()
         )
@@ -625,6 +628,7 @@ class WsgiToAsgiInstance:
             self._loop.call_soon_threadsafe(self._release)
 
     def _run_app(self) -> tuple[Any, ...]:
+        bridge_enter(self._source_thread)
         claim = self._claim
         saved = claim.enter()
         try:

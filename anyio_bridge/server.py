@@ -11,63 +11,119 @@ the lifecycle.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
+from ._future import ApplicationCancelled, ApplicationFuture, ApplicationRun
 from ._queue import MessageQueue
 from .compatibility import guarantee_single_callable
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-__all__ = ["ApplicationInstance", "MessageQueue", "StatelessServer"]
+__all__ = [
+    "ApplicationCancelled",
+    "ApplicationFuture",
+    "ApplicationInstance",
+    "MessageQueue",
+    "StatelessServer",
+]
 
 logger = logging.getLogger(__name__)
 
+#: The keys of asgiref's dictionaries, then the other attributes.
+_KEYS = (
+    "input_queue",
+    "future",
+    "scope",
+    "last_used",
+    "scope_id",
+    "cancel_scope",
+    "finished",
+    "exception",
+)
 
-@dataclasses.dataclass(eq=False)
-class ApplicationInstance:
-    """One running application instance of a :class:`StatelessServer`.
+
+class ApplicationInstance(ApplicationRun):
+    """One application instance of a :class:`StatelessServer`.
 
     The values in :attr:`StatelessServer.application_instances`, and what
-    :meth:`StatelessServer.application_exception` receives.  For code written
-    against asgiref, which uses dictionaries there, ``instance["scope"]``,
-    ``instance["input_queue"]`` and ``instance["last_used"]`` work too.
+    :meth:`StatelessServer.application_exception` receives.  asgiref uses
+    dictionaries there, with the keys ``"input_queue"``, ``"future"``,
+    ``"scope"`` and ``"last_used"``; for code written against them,
+    ``instance[key]`` reads those (and the other attributes by name),
+    ``instance.get(key)``, ``key in instance`` and ``instance.keys()`` work,
+    and ``instance["last_used"] = time.time()`` sets :attr:`last_used`.
+
+    :param finished: ``True`` for an instance that has already ended.
+    :param exception: what such an instance raised, if anything.
     """
 
-    #: The key the instance was created under.
-    scope_id: Hashable
-    #: The scope the application was called with.
-    scope: Mapping[str, Any]
-    #: Messages for the application's ``receive``.
-    input_queue: MessageQueue[Any]
-    #: Cancelling it stops this instance only.
-    cancel_scope: anyio.CancelScope
-    #: :func:`time.monotonic` value of the creation or the latest lookup.
-    last_used: float
-    #: ``True`` once the application has returned, failed or been cancelled.
-    finished: bool = False
-    #: What the application raised, if it failed.
-    exception: Exception | None = None
+    def __init__(
+        self,
+        scope_id: Hashable,
+        scope: Mapping[str, Any],
+        input_queue: MessageQueue[Any],
+        cancel_scope: anyio.CancelScope,
+        last_used: float,
+        finished: bool = False,
+        exception: Exception | None = None,
+    ) -> None:
+        super().__init__(cancel_scope)
+        #: The key the instance was created under.
+        self.scope_id = scope_id
+        #: The scope the application was called with.
+        self.scope = scope
+        #: Messages for the application's ``receive``.
+        self.input_queue = input_queue
+        #: :func:`time.time` value of the creation or the latest lookup, as in
+        #: asgiref.
+        self.last_used = last_used
+        self.finished = finished
+        self.exception = exception
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.scope_id!r} {self.future!r}>"
+
+    # cancel_scope, finished, exception and result are ApplicationRun's.
 
     def __getitem__(self, key: str) -> Any:
         """The attribute *key*, for asgiref-style ``details["scope"]`` access.
 
-        :raises KeyError: if *key* is not one of the attribute names above.
+        ``details["future"]`` is :attr:`future`, an :class:`ApplicationFuture`
+        that behaves as the asyncio task asgiref stores there.
+
+        :raises KeyError: if *key* is not one of :meth:`keys`.
         """
-        if key not in _INSTANCE_FIELDS:
+        if key not in _KEYS:
             raise KeyError(key)
         return getattr(self, key)
 
+    def __setitem__(self, key: str, value: float) -> None:
+        """Set :attr:`last_used`, as asgiref's own code does with
+        ``details["last_used"] = time.time()``.
 
-_INSTANCE_FIELDS = frozenset(
-    field.name for field in dataclasses.fields(ApplicationInstance)
-)
+        :raises KeyError: for any other key: the rest is not to be replaced.
+        """
+        if key != "last_used":
+            raise KeyError(key)
+        self.last_used = value
+
+    def __contains__(self, key: object) -> bool:
+        return key in _KEYS
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``self[key]``, or *default* if *key* is not one of :meth:`keys`."""
+        return getattr(self, key) if key in _KEYS else default
+
+    def keys(self) -> tuple[str, ...]:
+        """asgiref's keys, then the names of the other attributes."""
+        return _KEYS
 
 
 def _is_keyboard_interrupt(exc: BaseException) -> bool:
@@ -97,6 +153,10 @@ class StatelessServer:
         more first deletes the least recently used one.
     :raises ValueError: if *max_applications* is less than 1.
     """
+
+    #: asgiref's polling period, kept for code that reads or sets it: the
+    #: checker here is woken when an instance ends and does not poll.
+    application_checker_interval: float = 0.1
 
     def __init__(
         self, application: Callable[..., Any], max_applications: int = 1000
@@ -223,7 +283,7 @@ class StatelessServer:
         instance = self.application_instances.pop(scope_id, None)
         if instance is not None:
             self.application_instances[scope_id] = instance  # now most recent
-            instance.last_used = time.monotonic()
+            instance.last_used = time.time()
             return instance.input_queue
         task_group = self._task_group
         if task_group is None:
@@ -235,7 +295,7 @@ class StatelessServer:
             scope=scope,
             input_queue=MessageQueue(),
             cancel_scope=anyio.CancelScope(),
-            last_used=time.monotonic(),
+            last_used=time.time(),
         )
         self.application_instances[scope_id] = instance
         task_group.start_soon(
@@ -262,8 +322,9 @@ class StatelessServer:
 
     async def _run_instance(self, instance: ApplicationInstance) -> None:
         # Messages and scopes of any protocol: not only the ASGI-typed ones.
-        application: Callable[..., Awaitable[object]] = guarantee_single_callable(
-            self.application
+        application = cast(
+            "Callable[..., Awaitable[object]]",
+            guarantee_single_callable(self.application),
         )
         scope = instance.scope
 
@@ -271,12 +332,10 @@ class StatelessServer:
             await self.application_send(scope, message)
 
         try:
-            with instance.cancel_scope:
-                await application(scope, instance.input_queue.get, send)
-        except Exception as exc:
-            instance.exception = exc
+            await instance.run(
+                functools.partial(application, scope, instance.input_queue.get, send)
+            )
         finally:
-            instance.finished = True
             if self.application_instances.get(instance.scope_id) is instance:
                 del self.application_instances[instance.scope_id]
             self._finished.append(instance)

@@ -38,6 +38,7 @@ from ._native import (
 from ._pool import pool
 from ._threads import LoopThread, SyncThread
 from .current_thread_executor import CurrentThreadExecutor
+from .local import bridge_enter, bridge_return
 
 __all__ = [
     "AsyncSingleThreadContext",
@@ -60,6 +61,7 @@ def _copy_back(context: Context) -> None:
     for var, value in context.items():
         if var.get(_MISSING) is not value and var not in _state.INTERNAL_VARS:
             var.set(value)
+    bridge_return(context)
 
 
 # -- sync_to_async -----------------------------------------------------------
@@ -94,6 +96,7 @@ class _SyncCall:
         "loop",
         "name",
         "result",
+        "source_thread",
         "started",
         "thread_id",
     )
@@ -122,6 +125,8 @@ class _SyncCall:
         self.started = False
         self.abandoned = False
         self.thread_id = 0
+        #: The caller's thread (the loop's), for Local (see local.bridge_enter).
+        self.source_thread = threading.get_ident()
         #: Set by the thread just before its last wake-up of the caller.
         self.finished = False
         #: A coroutine the thread asks the caller's task to run (async_to_sync).
@@ -252,10 +257,9 @@ class _SyncCall:
             return func()
 
     def _hold_thread(self) -> None:
-        held = self.held
-        if held is not None:
-            outer = _state.held_threads.get()
-            _state.held_threads.set(held.alone if not outer else outer | held.alone)
+        bridge_enter(self.source_thread)
+        if self.held is not None:
+            _state.holding_calls.set((*_state.holding_calls.get(), self))
 
     def _invoke_handler(self, handler: Callable[..., Any]) -> Any:
         """Call the function through an overridden ``thread_handler``, with
@@ -357,6 +361,7 @@ class _Job:
         """Run the coroutine; re-raise only the caller's own cancellation."""
         box = self.box
         try:
+            self.context.run(bridge_enter, box.source_thread)
             awaitable = run_in_context(self.context, self.factory)
             if box.handling is None:
                 box.value = await awaitable
@@ -456,7 +461,9 @@ def _thread_sensitive_target() -> CurrentThreadExecutor | SyncThread | _GivenExe
     thread = None if context is None else context._thread_for_call()
     if thread is None:
         thread = _state.process.shared_sync_thread()
-    if thread in _state.held_threads.get():
+    # Tasks started further down may outlive a holding call: only a call that
+    # is still running holds its thread.
+    if any(c.held is thread and not c.finished for c in _state.holding_calls.get()):
         raise RuntimeError(
             "thread-sensitive call would deadlock: the thread it must run on is "
             "blocked waiting for this very code. Reach the event loop from that "
@@ -741,7 +748,7 @@ def sync_to_async(
 
 
 class _Box:
-    __slots__ = ("context", "error", "handling", "value")
+    __slots__ = ("context", "error", "handling", "source_thread", "value")
 
     def __init__(self, handling: BaseException | None) -> None:
         self.value: Any = None
@@ -749,6 +756,8 @@ class _Box:
         self.context: Context | None = None
         #: The exception the sync caller was handling, for sys.exc_info().
         self.handling = handling
+        #: The thread calling async_to_sync, for Local (see local.bridge_enter).
+        self.source_thread = threading.get_ident()
 
 
 async def _while_handling(handling: BaseException, awaitable: Awaitable[_R]) -> _R:
@@ -877,6 +886,7 @@ class AsyncToSync(Generic[_P, _R]):
         kwargs: dict[str, Any],
     ) -> None:
         try:
+            bridge_enter(box.source_thread)
             awaitable = self.awaitable(*args, **kwargs)
             if box.handling is None:
                 box.value = await awaitable
@@ -896,6 +906,10 @@ class AsyncToSync(Generic[_P, _R]):
 
 def _enter_coroutine_context(executor: CurrentThreadExecutor) -> None:
     _state.current_executor.set(executor)
+    # The coroutine's thread-sensitive calls go to *executor*, served by the
+    # waiting thread itself; tasks it starts that outlive the call are not
+    # waited for by any thread up the chain, so they hold none.
+    _state.holding_calls.set(())
     _sniffio_cvar.set(None)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 from urllib.parse import quote, unquote
@@ -21,6 +21,7 @@ import anyio
 import anyio.lowlevel
 import sniffio
 
+from ._future import ApplicationCancelled, ApplicationFuture, ApplicationRun
 from ._queue import MessageQueue
 from .compatibility import guarantee_single_callable
 from .timeout import timeout as _timeout
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from .typing import HTTPScope, LifespanScope, WebSocketScope
 
 __all__ = [
+    "ApplicationCancelled",
     "ApplicationCommunicator",
     "ApplicationFuture",
     "HttpResponse",
@@ -45,118 +47,21 @@ Message: TypeAlias = dict[str, Any]
 """A message the application sent: ASGI messages are plain dictionaries."""
 
 
-class _AppRun:
-    """What the communicator shares with the task running the application.
-
-    The task holds no reference to the communicator, so a communicator that is
-    dropped without being stopped can still be garbage-collected, and its
-    ``__del__`` can then stop the application (asgiref behaves the same way).
-    """
-
-    __slots__ = (
-        "cancel_scope",
-        "done",
-        "exception",
-        "finished",
-        "reported",
-        "result",
-    )
-
-    def __init__(self) -> None:
-        self.cancel_scope = anyio.CancelScope()
-        self.done = anyio.Event()
-        self.exception: Exception | None = None
-        self.result: object = None
-        self.finished = False
-        self.reported = False
-
-
 async def _run_application(
     application: Callable[..., Awaitable[object]],
     scope: Mapping[str, Any],
     input_queue: MessageQueue[Mapping[str, Any]],
     output_queue: MessageQueue[Message],
-    run: _AppRun,
+    run: ApplicationRun,
 ) -> None:
+    # The task holds no reference to the communicator, so a communicator that
+    # is dropped without being stopped can still be garbage-collected, and its
+    # __del__ can then stop the application (asgiref behaves the same way).
     try:
-        with run.cancel_scope:
-            run.result = await application(scope, input_queue.get, output_queue.put)
-    except Exception as exc:
-        run.exception = exc
+        await run.run(lambda: application(scope, input_queue.get, output_queue.put))
     finally:
-        run.finished = True
-        run.done.set()
         # Wake receive_output() and receive_nothing(): nothing more will come.
         output_queue._notify()
-
-
-class ApplicationFuture:
-    """A future-like view of the application's run.
-
-    It is what :attr:`ApplicationCommunicator.future` returns.
-
-    asgiref's communicator exposes the asyncio task running the application
-    as ``future``; tests call its ``done()``, ``cancel()`` or ``result()``, or
-    await it.  This object offers those on both backends.  It is not an
-    :class:`asyncio.Future` (there are none on trio): no callbacks.
-    """
-
-    __slots__ = ("_run",)
-
-    def __init__(self, run: _AppRun) -> None:
-        self._run = run
-
-    def done(self) -> bool:
-        """``True`` once the application has returned, failed or been cancelled."""
-        return self._run.finished
-
-    def cancelled(self) -> bool:
-        """``True`` if the application ended because it was cancelled."""
-        return self._run.cancel_scope.cancelled_caught
-
-    def cancel(self) -> bool:
-        """Cancel the application; ``False`` if it had already ended.
-
-        The application ends at its next checkpoint; await this object or use
-        :meth:`ApplicationCommunicator.wait` to wait for that.
-        """
-        if self._run.finished:
-            return False
-        self._run.cancel_scope.cancel()
-        return True
-
-    def result(self) -> object:
-        """What the application returned (normally ``None``).
-
-        :raises Exception: the application's exception, if it failed.
-        :raises RuntimeError: if it has not ended yet.
-        """
-        error = self.exception()
-        if error is not None:
-            raise error
-        return self._run.result
-
-    def exception(self) -> Exception | None:
-        """The application's exception, or ``None``.
-
-        Once read here, the exception no longer fails the ``async with``
-        block on leaving it.
-
-        :raises RuntimeError: if it has not ended yet.
-        """
-        run = self._run
-        if not run.finished:
-            raise RuntimeError("the application is still running")
-        if run.exception is not None:
-            run.reported = True
-        return run.exception
-
-    def __await__(self) -> Generator[Any, None, object]:
-        return self._wait().__await__()
-
-    async def _wait(self) -> object:
-        await self._run.done.wait()
-        return self.result()
 
 
 #: asyncio tasks started by communicators used without ``async with``.
@@ -198,6 +103,14 @@ class ApplicationCommunicator:
     :meth:`receive_output` first hands out the messages the application sent
     before it failed.
 
+    Once the application has been cancelled (by a timeout of
+    :meth:`receive_output` or :meth:`wait`, by :meth:`stop` or by
+    ``future.cancel()``), :meth:`send_input`, :meth:`receive_output`,
+    :meth:`receive_nothing` and ``stop()`` raise :class:`ApplicationCancelled`
+    instead, on both backends, as asgiref's raise the task's
+    :class:`asyncio.CancelledError` (of which it is a subclass); :meth:`wait`
+    returns.  Leaving the ``async with`` block raises neither.
+
     :param application: an ASGI 3 application, or an ASGI 2 one (converted
         with :func:`~anyio_bridge.compatibility.guarantee_single_callable`).
     :param scope: the connection scope given to the application as is.
@@ -216,7 +129,7 @@ class ApplicationCommunicator:
         self.input_queue: MessageQueue[Mapping[str, Any]] = MessageQueue()
         #: Messages the application sent.
         self.output_queue: MessageQueue[Message] = MessageQueue()
-        self._run: _AppRun | None = None
+        self._run: ApplicationRun | None = None
         self._task_group: TaskGroup | None = None
         self._closed = False
         self._ignore_failure = False
@@ -246,7 +159,7 @@ class ApplicationCommunicator:
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
-        run = self._run = _AppRun()
+        run = self._run = ApplicationRun(anyio.CancelScope())
         contextvars.Context().run(
             task_group.start_soon,
             _run_application,
@@ -275,16 +188,19 @@ class ApplicationCommunicator:
         self._task_group = None
         self._closed = True
         run.cancel_scope.cancel()
-        if isinstance(exc, anyio.get_cancelled_exc_class()):
+        if isinstance(exc, anyio.get_cancelled_exc_class()) and not isinstance(
+            exc, ApplicationCancelled
+        ):
             await task_group.__aexit__(exc_type, exc, tb)
         else:
             # Otherwise the task group would wrap the block's exception in an
-            # exception group; it only has to wait for the application here.
+            # exception group (or take an ApplicationCancelled for its own
+            # cancellation); it only has to wait for the application here.
             await task_group.__aexit__(None, None, None)
         if exc is None and not run.reported and not self._ignore_failure:
             self._raise_failure(run)
 
-    def _started(self) -> _AppRun:
+    def _started(self) -> ApplicationRun:
         """The running application, started as an asyncio task if need be."""
         if self._closed:
             raise RuntimeError("this communicator's async with block has ended")
@@ -292,7 +208,7 @@ class ApplicationCommunicator:
             return self._run
         if sniffio.current_async_library() != "asyncio":
             raise RuntimeError(_TRIO_NEEDS_ASYNC_WITH)
-        run = self._run = _AppRun()
+        run = self._run = ApplicationRun(anyio.CancelScope())
         # The asyncio loop, reached without importing asyncio (see _native).
         loop: Any = anyio.lowlevel.current_token().native_token
         self._loop = loop
@@ -319,14 +235,21 @@ class ApplicationCommunicator:
     def future(self) -> ApplicationFuture:
         """The application's run, as asgiref's ``future`` attribute.
 
-        See :class:`ApplicationFuture`.  As in asgiref, reading it starts the
-        application if nothing has yet (outside ``async with``, on asyncio).
-        It stays readable after the ``async with`` block.
+        See :class:`ApplicationFuture`; it is the same object at every read.
+        As in asgiref, reading it starts the application if nothing has yet
+        (outside ``async with``, on asyncio).  It stays readable after the
+        ``async with`` block.
 
         :raises RuntimeError: on trio outside ``async with``.
         """
         run = self._run if self._run is not None else self._started()
-        return ApplicationFuture(run)
+        return run.future
+
+    @property
+    def _future(self) -> ApplicationFuture | None:
+        """asgiref's private attribute: :attr:`future` once the application
+        has started, else ``None``; reading it starts nothing."""
+        return None if self._run is None else self._run.future
 
     # -- exchanging messages -----------------------------------------------------
 
@@ -335,11 +258,12 @@ class ApplicationCommunicator:
 
         :param message: an ASGI message (a dictionary with a ``type`` key).
         :raises Exception: the application's exception, if it has failed.
+        :raises ApplicationCancelled: if the application was cancelled.
         :raises RuntimeError: on trio outside ``async with``, or after the
             ``async with`` block.
         """
         run = self._started()
-        self._raise_failure(run)
+        run.raise_outcome()
         await self.input_queue.put(message)
 
     async def receive_output(self, timeout: float | None = 1) -> Message:
@@ -351,9 +275,12 @@ class ApplicationCommunicator:
         :param timeout: seconds to wait, or ``None`` to wait without limit.
         :returns: the message, as the application sent it.
         :raises TimeoutError: if no message came within *timeout*.  The
-            application is then cancelled, and this waits for it to end.
+            application is then cancelled, and this waits for it to end; the
+            next calls raise :class:`ApplicationCancelled`.
         :raises Exception: the application's exception, if it failed (also
             when it fails while being cancelled after the timeout).
+        :raises ApplicationCancelled: if the application was cancelled (after
+            the messages it sent before).
         :raises RuntimeError: on trio outside ``async with``, or after the
             ``async with`` block.
         """
@@ -363,7 +290,7 @@ class ApplicationCommunicator:
                 while True:
                     if not self.output_queue.empty():
                         return self.output_queue.get_nowait()
-                    self._raise_failure(run)
+                    run.raise_outcome()
                     await self.output_queue._wait()
         except TimeoutError:
             await self._cancel_and_wait(run)
@@ -386,11 +313,13 @@ class ApplicationCommunicator:
         :returns: ``True`` if no message is waiting, ``False`` otherwise.
         :raises Exception: the application's exception, if it has failed
             (before or during the wait).
+        :raises ApplicationCancelled: if the application was cancelled before
+            the call.
         :raises RuntimeError: on trio outside ``async with``, or after the
             ``async with`` block.
         """
         run = self._started()
-        self._raise_failure(run)
+        run.raise_outcome()
         if self.output_queue.empty() and not run.finished:
             with anyio.move_on_after(timeout):
                 await self.output_queue._wait()
@@ -415,7 +344,7 @@ class ApplicationCommunicator:
         run = self._started()
         try:
             with _timeout(timeout):
-                await run.done.wait()
+                await run.wait()
         except TimeoutError:
             await self._cancel_and_wait(run)
             self._raise_failure(run)
@@ -430,10 +359,13 @@ class ApplicationCommunicator:
         to wait for it.
 
         :param exceptions: if the application has already failed, raise its
-            exception.  ``False`` also stops the ``async with`` block from
-            raising an exception no method has raised.
+            exception (or :class:`ApplicationCancelled` if it was cancelled).
+            ``False`` also stops the ``async with`` block from raising an
+            exception no method has raised.
         :raises Exception: the application's exception, if it has already
             failed and *exceptions* is true.
+        :raises ApplicationCancelled: if it was cancelled and *exceptions* is
+            true.
         """
         run = self._run
         if not exceptions:
@@ -443,20 +375,20 @@ class ApplicationCommunicator:
         if not run.finished:
             run.cancel_scope.cancel()
         elif exceptions:
-            self._raise_failure(run)
+            run.raise_outcome()
 
     # -- internals -----------------------------------------------------------------
 
     @staticmethod
-    def _raise_failure(run: _AppRun) -> None:
+    def _raise_failure(run: ApplicationRun) -> None:
         if run.exception is not None:
             run.reported = True
             raise run.exception
 
     @staticmethod
-    async def _cancel_and_wait(run: _AppRun) -> None:
+    async def _cancel_and_wait(run: ApplicationRun) -> None:
         run.cancel_scope.cancel()
-        await run.done.wait()
+        await run.wait()
 
     async def _next_message(self) -> Message:
         """The next message; used by :func:`http_request`.
@@ -486,7 +418,11 @@ _PATH_SAFE = "/%:@!$&'()*+,;=~"
 
 
 def _encode_headers(headers: HeadersArg) -> list[tuple[bytes, bytes]]:
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    pairs: Iterable[tuple[str | bytes, str | bytes]]
+    if isinstance(headers, Mapping):
+        pairs = cast("Mapping[str, str]", headers).items()
+    else:
+        pairs = headers
     encoded = []
     for name, value in pairs:
         raw_name = name if isinstance(name, bytes) else name.encode("latin-1")

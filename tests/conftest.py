@@ -17,6 +17,9 @@ from anyio_bridge import _state
 # to test them in a nested run.
 pytest_plugins = ["anyio_bridge.pytest_plugin", "pytester"]
 
+# Run by tests/test_compat.py in a process of its own, with asgiref aliased.
+collect_ignore = ["compat"]
+
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:

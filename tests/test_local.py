@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from anyio_bridge import async_to_sync, sync_to_async
-from anyio_bridge.local import Local
+from anyio_bridge.local import HOME, Local, bridge_enter, bridge_return
 
 
 def _run_thread(target: Any, *args: Any) -> None:
@@ -27,6 +30,56 @@ def _run_thread(target: Any, *args: Any) -> None:
     thread.join()
     if errors:  # pragma: no cover - only on failure
         raise errors[0]
+
+
+def _run_inheriting_thread(target: Callable[[], object]) -> None:
+    """Run *target* in a new thread that starts in a copy of this context.
+
+    That is what every new thread does on Python 3.14's free-threaded build
+    (``sys.flags.thread_inherit_context``); on other builds it is spelled out.
+    """
+    errors: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            target()
+        except BaseException as exc:  # pragma: no cover - only on failure
+            errors.append(exc)
+
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(main,))
+    thread.start()
+    thread.join()
+    if errors:  # pragma: no cover - only on failure
+        raise errors[0]
+
+
+_MISSING: Any = object()
+
+
+def _bridge_call(func: Callable[[], object], *, runs: bool = True) -> object:
+    """Call *func* in another thread the way the bridge does, with its hooks.
+
+    The context is copied here and entered there with ``bridge_enter``; once
+    the thread is done, the changed variables but ``HOME`` are copied back
+    and ``bridge_return`` is called.  With ``runs=False`` the call is refused
+    before it starts (as a cancelled one is): nothing runs in the thread.
+    """
+    source = threading.get_ident()
+    context = contextvars.copy_context()
+    results: list[object] = []
+
+    def in_thread() -> None:
+        bridge_enter(source)
+        results.append(func())
+
+    if runs:
+        _run_thread(context.run, in_thread)
+    for var, value in context.items():
+        if var is not HOME and var.get(_MISSING) is not value:
+            var.set(value)
+    bridge_return(context)
+    return results[0] if results else None
 
 
 # --------------------------------------------------------------------------
@@ -252,6 +305,220 @@ def test_isolation_between_plain_threads() -> None:
 
 
 # --------------------------------------------------------------------------
+# Threads that inherit a context (Python 3.14's thread_inherit_context)
+# --------------------------------------------------------------------------
+
+
+def test_thread_inheriting_the_context_sees_nothing_and_leaks_nothing() -> None:
+    local, other = Local(), Local()
+    local.value = "parent"
+    other.value = "parent"
+    seen: list[object] = []
+
+    def in_thread() -> None:
+        seen.append(getattr(local, "value", "missing"))
+        local.value = "child"
+        local.added = "child"
+        seen.append(local.value)
+        # Its first assignment hides every inherited value for good.
+        seen.append(getattr(other, "value", "missing"))
+        with pytest.raises(AttributeError):
+            del other.value
+
+    _run_inheriting_thread(in_thread)
+    assert seen == ["missing", "child", "missing"]
+    assert local.value == "parent"
+    assert other.value == "parent"
+    assert not hasattr(local, "added")
+
+
+@pytest.mark.anyio
+async def test_thread_inheriting_a_task_context_sees_nothing() -> None:
+    local = Local()
+    local.value = "task"
+    seen: list[object] = []
+
+    def in_thread() -> None:
+        seen.append(getattr(local, "value", "missing"))
+        local.value = "thread"
+
+    _run_inheriting_thread(in_thread)
+    assert seen == ["missing"]
+    assert local.value == "task"
+
+
+@pytest.mark.anyio
+async def test_anyio_to_thread_sees_nothing() -> None:
+    """anyio runs the function in a copy of the context, not through the
+    bridge: the values stay with the task (asgiref 3.13 behaves the same)."""
+    local = Local()
+    local.value = "task"
+
+    def in_thread() -> object:
+        found = getattr(local, "value", "missing")
+        local.value = "thread"
+        return found
+
+    assert await anyio.to_thread.run_sync(in_thread) == "missing"
+    assert local.value == "task"
+
+
+def test_values_a_thread_set_itself_are_visible_to_it() -> None:
+    local = Local()
+    local.value = "parent"
+    seen: list[object] = []
+
+    def in_thread() -> None:
+        local.first = 1
+        local.second = 2
+        del local.first
+        seen.append((getattr(local, "first", None), local.second))
+
+    _run_inheriting_thread(in_thread)
+    assert seen == [(None, 2)]
+
+
+# -- the bridge hooks, driven by hand ------------------------------------------
+
+
+def test_hooks_carry_values_there_and_back() -> None:
+    local = Local()
+    local.value = "caller"
+    local.doomed = "caller"
+
+    def call() -> object:
+        seen = local.value
+        local.value = "callee"
+        local.added = "callee"
+        del local.doomed
+        # What the callee itself starts does not inherit the right to see.
+        _run_inheriting_thread(
+            lambda: seen_by_stranger.append(getattr(local, "value", "missing"))
+        )
+        return seen
+
+    seen_by_stranger: list[object] = []
+    assert _bridge_call(call) == "caller"
+    assert seen_by_stranger == ["missing"]
+    assert (local.value, local.added) == ("callee", "callee")
+    assert not hasattr(local, "doomed")
+
+
+def test_hooks_bring_back_values_into_a_context_that_had_none() -> None:
+    local = Local()
+
+    def call() -> None:
+        local.value = "callee"
+
+    _bridge_call(call)
+    assert local.value == "callee"
+
+
+def test_hooks_nest() -> None:
+    local = Local()
+    local.value = "outer"
+
+    def inner() -> object:
+        seen = local.value
+        local.value = "inner"
+        return seen
+
+    def middle() -> object:
+        return (local.value, _bridge_call(inner), local.value)
+
+    assert _bridge_call(middle) == ("outer", "outer", "inner")
+    assert local.value == "inner"
+
+
+def test_hooks_never_reveal_what_was_hidden_in_the_calling_thread() -> None:
+    local = Local()
+    local.value = "parent"
+    seen: list[object] = []
+
+    def callee() -> None:
+        seen.append(getattr(local, "value", "missing"))
+        # ...also one call further down.
+        _bridge_call(lambda: seen.append(getattr(local, "value", "missing")))
+
+    def writing_callee() -> None:
+        local.fresh = "callee"
+
+    def in_thread() -> None:
+        _bridge_call(callee)  # stores nothing: the thread stays as it was
+        seen.append(getattr(local, "value", "missing"))
+        _bridge_call(callee, runs=False)  # a call that never ran
+        seen.append(getattr(local, "value", "missing"))
+        _bridge_call(writing_callee)  # what the call stores comes back...
+        seen.append(local.fresh)
+        seen.append(getattr(local, "value", "missing"))  # ...and nothing else
+
+    _run_inheriting_thread(in_thread)
+    assert seen == ["missing", "missing", "missing", "missing", "callee", "missing"]
+    assert local.value == "parent"
+    assert not hasattr(local, "fresh")
+
+
+def test_hooks_do_nothing_without_values() -> None:
+    local = Local()
+    assert _bridge_call(lambda: hasattr(local, "value")) is False
+    assert not hasattr(local, "value")
+
+
+# -- the same through the real bridge ------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("thread_sensitive", [True, False])
+async def test_thread_started_inside_sync_to_async_sees_nothing(
+    thread_sensitive: bool,
+) -> None:
+    local = Local()
+    local.value = "async"
+    seen: list[object] = []
+
+    def in_thread() -> None:
+        seen.append(local.value)
+        _run_inheriting_thread(lambda: seen.append(getattr(local, "value", "missing")))
+
+    await sync_to_async(in_thread, thread_sensitive=thread_sensitive)()
+    assert seen == ["async", "missing"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("thread_sensitive", [True, False])
+async def test_value_set_in_sync_to_async_reaches_a_caller_that_had_none(
+    thread_sensitive: bool,
+) -> None:
+    local = Local()
+
+    def in_thread() -> None:
+        local.value = "thread"
+
+    await sync_to_async(in_thread, thread_sensitive=thread_sensitive)()
+    assert local.value == "thread"
+
+
+def test_async_to_sync_from_a_thread_inheriting_the_context() -> None:
+    local = Local()
+    local.value = "parent"
+    seen: list[object] = []
+
+    async def coroutine() -> None:
+        seen.append(getattr(local, "value", "missing"))
+        local.added = "coroutine"
+
+    def in_thread() -> None:
+        async_to_sync(coroutine)()
+        seen.append(local.added)  # what the coroutine set comes back
+        seen.append(getattr(local, "value", "missing"))  # the rest stays hidden
+
+    _run_inheriting_thread(in_thread)
+    assert seen == ["missing", "coroutine", "missing"]
+    assert local.value == "parent"
+    assert not hasattr(local, "added")
+
+
+# --------------------------------------------------------------------------
 # thread_critical
 # --------------------------------------------------------------------------
 
@@ -456,3 +723,32 @@ def test_names_of_the_class_cannot_be_shadowed(name: str) -> None:
     local = Local()
     with pytest.raises(AttributeError, match="reserved"):
         setattr(local, name, 1)
+
+
+@pytest.mark.anyio
+async def test_visible_in_a_wsgi_application_behind_asgi_middleware() -> None:
+    """asgiref runs the WSGI app through sync_to_async: values set by ASGI
+    middleware on the loop reach it; the app's own writes stay there."""
+    from wsgiref.validate import validator
+
+    from anyio_bridge.testing import http_request
+    from anyio_bridge.wsgi import WsgiToAsgi
+
+    local = Local()
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen = getattr(local, "user", "none")
+        local.user = "changed by the app"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [seen.encode()]
+
+    inner = WsgiToAsgi(validator(wsgi_app))
+
+    async def middleware(scope: Any, receive: Any, send: Any) -> None:
+        local.user = "alice"
+        await inner(scope, receive, send)
+        assert local.user == "alice"
+
+    response = await http_request(middleware)
+    assert response.status == 200
+    assert response.body == b"alice"

@@ -12,6 +12,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 import anyio
+import anyio.abc
 import anyio.from_thread
 import anyio.lowlevel
 import pytest
@@ -706,3 +707,34 @@ async def test_unsensitive_calls_borrow_from_anyio_default_limiter() -> None:
         release.set()
     assert seen == ["anyio_bridge worker"]
     assert default.borrowed_tokens == before
+
+
+async def test_a_task_outliving_a_nested_call_does_not_see_a_false_deadlock() -> None:
+    """A task started by a coroutine that a thread-sensitive call ran through
+    async_to_sync may call back into that thread after the coroutine returned:
+    the thread is busy but waits for nothing, so the call just queues."""
+    go = anyio.Event()
+    gate = threading.Event()
+    outcomes: list[str] = []
+
+    async def leftover() -> None:
+        await go.wait()
+        try:
+            outcomes.append((await sync_to_async(current_thread)()).name)
+        except RuntimeError as exc:  # the bug: "would deadlock"
+            outcomes.append(str(exc))
+
+    async def start_leftover(tg: anyio.abc.TaskGroup) -> None:
+        tg.start_soon(leftover)
+
+    def holding_call(tg: anyio.abc.TaskGroup) -> None:
+        async_to_sync(start_leftover)(tg)
+        anyio.from_thread.run_sync(go.set)
+        gate.wait(10)  # still running while the leftover task calls
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sync_to_async(holding_call), tg)
+        await go.wait()
+        await anyio.wait_all_tasks_blocked()
+        gate.set()
+    assert outcomes == ["anyio_bridge thread-sensitive"]

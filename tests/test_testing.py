@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import gc
-from collections.abc import Iterable
+import importlib
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from types import ModuleType
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
+import anyio_bridge.testing
 from anyio_bridge.testing import (
+    ApplicationCancelled,
     ApplicationCommunicator,
+    ApplicationFuture,
     HttpResponse,
     http_request,
     http_scope,
@@ -413,10 +422,232 @@ async def test_future_cancel() -> None:
     app = Recorder()
     async with ApplicationCommunicator(app, SCOPE) as communicator:
         await app.started.wait()
-        assert communicator.future.cancel()
-        assert await communicator.future is None
-        assert communicator.future.cancelled()
+        future = communicator.future
+        assert future is communicator.future
+        assert future.cancel()
+        # As with an asyncio task: the cancellation is raised from the future.
+        with pytest.raises(ApplicationCancelled, match="the application was"):
+            await future
+        assert future.done()
+        assert future.cancelled()
+        with pytest.raises(asyncio.CancelledError):
+            future.result()
+        with pytest.raises(asyncio.CancelledError):
+            future.exception()
+        assert not future.cancel()
+        assert repr(future) == "<ApplicationFuture cancelled>"
     assert app.outcome == "cancelled"
+
+
+async def test_future_cancel_with_a_message() -> None:
+    async with ApplicationCommunicator(Recorder(), SCOPE) as communicator:
+        assert communicator.future.cancel("enough")
+        with pytest.raises(ApplicationCancelled) as info:
+            await communicator.future
+        assert info.value.args == ("enough",)
+
+
+async def test_future_of_a_running_application() -> None:
+    async with ApplicationCommunicator(Recorder(), SCOPE) as communicator:
+        future = communicator.future
+        assert isinstance(future, ApplicationFuture)
+        assert repr(future) == "<ApplicationFuture running>"
+        assert not future.cancelled()
+        # asyncio's error for a task that has not ended, and ours.
+        with pytest.raises(asyncio.InvalidStateError):
+            future.result()
+        with pytest.raises(RuntimeError):
+            future.exception()
+        await communicator.send_input({"type": "go"})
+        assert await future is None
+        assert repr(future) == "<ApplicationFuture returned None>"
+
+
+async def test_private_future_attribute_starts_nothing() -> None:
+    communicator = ApplicationCommunicator(echo_app, SCOPE)
+    assert communicator._future is None  # asgiref's: None until started
+    async with communicator:
+        assert communicator._future is communicator.future
+
+
+# -- done callbacks -------------------------------------------------------------
+
+
+async def test_done_callbacks() -> None:
+    app = Recorder()
+    calls: list[tuple[str, object]] = []
+    called = anyio.Event()
+
+    def record(name: str) -> Any:
+        def callback(future: ApplicationFuture) -> None:
+            calls.append((name, variable.get("unset")))
+            if len(calls) == 2:
+                called.set()
+
+        return callback
+
+    unwanted = record("removed")
+    async with ApplicationCommunicator(app, SCOPE) as communicator:
+        future = communicator.future
+        variable.set("at add time")
+        future.add_done_callback(record("first"))
+        future.add_done_callback(unwanted)
+        future.add_done_callback(unwanted)
+        other = contextvars.Context()
+        other.run(variable.set, "given context")
+        future.add_done_callback(record("second"), context=other)
+        variable.set("later")
+        assert future.remove_done_callback(unwanted) == 2
+        assert future.remove_done_callback(unwanted) == 0
+        await communicator.send_input({"type": "go"})
+        await future
+        with anyio.fail_after(30):
+            await called.wait()
+    assert calls == [("first", "at add time"), ("second", "given context")]
+
+
+async def test_done_callback_added_after_the_end() -> None:
+    called = anyio.Event()
+    seen: list[ApplicationFuture] = []
+
+    def callback(future: ApplicationFuture) -> None:
+        seen.append(future)
+        called.set()
+
+    async with ApplicationCommunicator(echo_app, SCOPE) as communicator:
+        await communicator.send_input({"type": "stop"})
+        await communicator.wait()
+        communicator.future.add_done_callback(callback)
+        assert not seen  # scheduled, as asyncio does, not called at once
+        with anyio.fail_after(30):
+            await called.wait()
+    assert seen == [communicator.future]
+
+
+async def test_failing_done_callback_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    called = anyio.Event()
+
+    def failing(future: ApplicationFuture) -> None:
+        called.set()
+        raise KeyError("in the callback")
+
+    async with ApplicationCommunicator(echo_app, SCOPE) as communicator:
+        communicator.future.add_done_callback(failing)
+        await communicator.send_input({"type": "stop"})
+        with anyio.fail_after(30):
+            await called.wait()
+        await communicator.wait()
+        # The event loop goes on (on trio an error there would end the run).
+        await anyio.lowlevel.checkpoint()
+    [record] = [r for r in caplog.records if r.name == "anyio_bridge"]
+    assert record.levelno == logging.ERROR
+    assert "Exception in done callback" in record.getMessage()
+    assert isinstance(record.exc_info and record.exc_info[1], KeyError)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_done_callback_added_after_the_loop_ended(backend: str) -> None:
+    async def run() -> ApplicationFuture:
+        async with ApplicationCommunicator(echo_app, SCOPE) as communicator:
+            await communicator.send_input({"type": "stop"})
+            await communicator.wait()
+        return communicator.future
+
+    future = anyio.run(run, backend=backend)
+    seen: list[ApplicationFuture] = []
+    future.add_done_callback(seen.append)  # no loop to schedule it on: now
+    assert seen == [future]
+
+
+# -- after a cancellation, the next call raises it (as asgiref's do) -------------
+
+
+async def test_calls_after_a_receive_output_timeout_raise_the_cancellation() -> None:
+    app = Recorder()
+    async with ApplicationCommunicator(app, SCOPE) as communicator:
+        with pytest.raises(TimeoutError):
+            await communicator.receive_output(timeout=0.05)
+        assert app.outcome == "cancelled"
+        with pytest.raises(ApplicationCancelled):
+            await communicator.send_input({"type": "ping"})
+        # The class is asyncio's, on every backend: asgiref users catch it.
+        with pytest.raises(asyncio.CancelledError):
+            await communicator.receive_output()
+        with pytest.raises(ApplicationCancelled):
+            await communicator.receive_nothing()
+        with pytest.raises(ApplicationCancelled):
+            communicator.stop()
+        communicator.stop(exceptions=False)
+        await communicator.wait()  # wait() reports no cancellation
+        assert "finished" in repr(communicator)
+    # ...and neither does leaving the block.
+
+
+async def test_calls_after_a_wait_timeout_raise_the_cancellation() -> None:
+    async with ApplicationCommunicator(Recorder(), SCOPE) as communicator:
+        with pytest.raises(TimeoutError):
+            await communicator.wait(timeout=0.05)
+        with pytest.raises(ApplicationCancelled):
+            await communicator.send_input({"type": "ping"})
+
+
+async def test_calls_after_stop_raise_the_cancellation() -> None:
+    app = Recorder()
+    async with ApplicationCommunicator(app, SCOPE) as communicator:
+        await app.started.wait()
+        communicator.stop()
+        # Requested, not yet delivered: the application is still running.
+        await communicator.send_input({"type": "ignored"})
+        await communicator.wait()
+        with pytest.raises(ApplicationCancelled):
+            await communicator.send_input({"type": "ping"})
+
+
+async def test_messages_sent_before_the_cancellation_come_first() -> None:
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await send({"type": "goodbye"})
+
+    async with ApplicationCommunicator(app, SCOPE) as communicator:
+        communicator.future.cancel()
+        await communicator.wait()
+        assert (await communicator.receive_output())["type"] == "goodbye"
+        with pytest.raises(ApplicationCancelled):
+            await communicator.receive_output()
+
+
+async def test_an_application_that_swallows_its_cancellation_returned() -> None:
+    async def app(scope: Any, receive: Receive, send: Send) -> str:
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            return "swallowed"
+        raise AssertionError("not reached")  # pragma: no cover
+
+    async with ApplicationCommunicator(app, SCOPE) as communicator:
+        communicator.stop()
+        assert await communicator.future == "swallowed"
+        assert not communicator.future.cancelled()
+        await communicator.send_input({"type": "ping"})  # nothing to raise
+
+
+async def test_an_uncaught_cancellation_leaves_the_block_as_it_is() -> None:
+    """Not taken by the task group for a cancellation of its own."""
+
+    async def block() -> None:
+        async with ApplicationCommunicator(Recorder(), SCOPE) as communicator:
+            with pytest.raises(TimeoutError):
+                await communicator.receive_output(timeout=0.05)
+            await communicator.send_input({"type": "ping"})
+
+    with pytest.raises(ApplicationCancelled):
+        await block()
+    await anyio.lowlevel.checkpoint()  # this task is not being cancelled
 
 
 async def test_future_of_a_failed_application() -> None:
@@ -425,6 +656,9 @@ async def test_future_of_a_failed_application() -> None:
             await communicator.future
         error = communicator.future.exception()
         assert isinstance(error, ValueError)
+        assert repr(communicator.future) == (
+            "<ApplicationFuture failed with ValueError('boom')>"
+        )
     # Raised through the future: leaving the block does not raise it again.
 
 
@@ -454,6 +688,31 @@ async def test_asgiref_style_timeout_cancels() -> None:
     with pytest.raises(TimeoutError):
         await communicator.receive_output(timeout=0.05)
     assert app.outcome == "cancelled"
+
+
+@asyncio_only  # asyncio's own functions
+async def test_asyncio_functions_take_the_future_as_an_awaitable() -> None:
+    async def answer(scope: Any, receive: Receive, send: Send) -> str:
+        await receive()
+        return "the answer"
+
+    async with ApplicationCommunicator(answer, SCOPE) as communicator:
+        future = communicator.future
+        assert not asyncio.isfuture(future)
+        await communicator.send_input({"type": "go"})
+        done, _ = await asyncio.wait([future])
+        assert [task.result() for task in done] == ["the answer"]
+        assert await asyncio.gather(future) == ["the answer"]
+
+
+@asyncio_only
+async def test_asgiref_style_calls_after_a_timeout_raise_the_cancellation() -> None:
+    communicator = ApplicationCommunicator(Recorder(), SCOPE)
+    with pytest.raises(TimeoutError):
+        await communicator.receive_output(timeout=0.05)
+    with pytest.raises(asyncio.CancelledError):
+        await communicator.send_input({"type": "ping"})
+    await communicator.wait()
 
 
 @asyncio_only
@@ -535,6 +794,98 @@ async def test_trio_without_async_with_asks_for_it() -> None:
     with pytest.raises(RuntimeError, match="async with"):
         communicator.future  # noqa: B018 - reading it would start the application
     communicator.stop()  # never started: nothing to stop
+
+
+# --------------------------------------------------------------------------
+# Channels' communicators, subclassing this one
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def channels_testing() -> Iterator[ModuleType]:
+    """``channels.testing``, imported with this module as ``asgiref.testing``.
+
+    So its communicators subclass ours, as they will with the asgiref alias.
+    Every module involved is put back afterwards.
+    """
+    pytest.importorskip("channels")
+    import channels
+
+    def ours(name: str) -> bool:
+        return name == "channels.testing" or name.startswith("channels.testing.")
+
+    saved = {name: module for name, module in sys.modules.items() if ours(name)}
+    saved_asgiref = sys.modules.get("asgiref.testing")
+    saved_attribute = channels.__dict__.get("testing")
+    for name in saved:
+        del sys.modules[name]
+    sys.modules["asgiref.testing"] = anyio_bridge.testing
+    try:
+        module = importlib.import_module("channels.testing")
+        assert issubclass(module.WebsocketCommunicator, ApplicationCommunicator)
+        yield module
+    finally:
+        for name in [name for name in sys.modules if ours(name)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+        if saved_asgiref is None:  # pragma: no cover - asgiref is installed
+            del sys.modules["asgiref.testing"]
+        else:
+            sys.modules["asgiref.testing"] = saved_asgiref
+        if saved_attribute is None:  # pragma: no cover - depends on test order
+            del channels.__dict__["testing"]
+        else:  # pragma: no cover - depends on test order
+            channels.__dict__["testing"] = saved_attribute
+
+
+async def websocket_app(scope: Any, receive: Receive, send: Send) -> None:
+    """Accepts, echoes "echo" frames, ignores the others."""
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") == "echo":
+            await send({"type": "websocket.send", "text": "echo"})
+
+
+async def test_channels_websocket_communicator(channels_testing: ModuleType) -> None:
+    async with channels_testing.WebsocketCommunicator(
+        websocket_app, "/ws/"
+    ) as communicator:
+        assert await communicator.connect() == (True, None)
+        await communicator.send_to(text_data="echo")
+        assert await communicator.receive_from() == "echo"
+        await communicator.disconnect()
+
+
+async def test_channels_disconnect_after_a_timeout(
+    channels_testing: ModuleType,
+) -> None:
+    """Channels' ``disconnect()`` is ``send_input()`` then ``wait()``: after a
+    timeout, ``send_input`` raises the cancellation, as with asgiref."""
+    async with channels_testing.WebsocketCommunicator(
+        websocket_app, "/ws/"
+    ) as communicator:
+        assert await communicator.connect() == (True, None)
+        await communicator.send_to(text_data="ignored")
+        with pytest.raises(TimeoutError):
+            await communicator.receive_from(timeout=0.05)
+        with pytest.raises(asyncio.CancelledError):
+            await communicator.disconnect()
+
+
+@asyncio_only  # without async with, as Channels' own tests do: asyncio only
+async def test_channels_asgiref_style_disconnect_after_a_timeout(
+    channels_testing: ModuleType,
+) -> None:
+    communicator = channels_testing.WebsocketCommunicator(websocket_app, "/ws/")
+    assert await communicator.connect() == (True, None)
+    with pytest.raises(TimeoutError):
+        await communicator.receive_from(timeout=0.05)
+    with pytest.raises(asyncio.CancelledError):
+        await communicator.disconnect()
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""A one-model Django application for the compat tests (settings: ../conftest.py)."""
