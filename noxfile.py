@@ -4,7 +4,7 @@
   installed (missing interpreters are skipped), ``nox -s tests-3.12`` on one;
   arguments after ``--`` go to pytest.
 * ``nox -s lint``, ``nox -s typecheck`` and ``nox -s docs`` run ruff, mypy and
-  ``mkdocs build --strict``.
+  pyright, and ``mkdocs build --strict``.
 * ``nox -s bench`` runs ``benchmarks/bench_sync.py`` once per thread
   placement; arguments after ``--`` go to a single run instead (for example
   ``nox -s bench -- --quick --output /tmp/sync.md``).
@@ -42,9 +42,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Type-check the package with mypy in strict mode."""
+    """Type-check the package with mypy in strict mode and with pyright."""
     session.install("-e", ".[lint]")
     session.run("mypy", "--strict", "anyio_bridge")
+    session.run("pyright", "anyio_bridge")
 
 
 @nox.session

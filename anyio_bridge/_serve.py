@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Final, Literal, TextIO, cast
 
 import anyio
 import anyio.lowlevel
@@ -168,6 +168,7 @@ def parse_bind(text: str) -> tuple[str, int]:
 
 
 def _import_module(spec: AppSpec, directory: str) -> ModuleType:
+    path: Path | None = None
     if spec.is_file:
         path = Path(directory, spec.module).resolve()
         if not path.is_file():
@@ -198,7 +199,7 @@ def _import_module(spec: AppSpec, directory: str) -> ModuleType:
             f"importing {spec.module!r} failed: {type(exc).__name__}: {exc}",
             details="".join(traceback.format_exception(exc)),
         ) from None
-    if spec.is_file and Path(module.__file__ or "").resolve() != path:
+    if path is not None and Path(module.__file__ or "").resolve() != path:
         raise ServeError(
             f"cannot import {spec.module!r}: the module name {name!r} is already "
             f"taken by {module.__file__ or module!r}; rename the file or use a "
@@ -236,8 +237,7 @@ def load_wsgi_app(spec: AppSpec, directory: str | None = None) -> WSGIApp:
             f"{spec} is an async callable, so an ASGI application, not a WSGI one; "
             "serve it with hypercorn or uvicorn directly"
         )
-    wsgi_app: WSGIApp = app
-    return wsgi_app
+    return cast("WSGIApp", app)
 
 
 def _check_server(backend: Backend) -> None:
