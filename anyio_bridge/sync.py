@@ -494,6 +494,16 @@ class SyncToAsync(Generic[_P, _R]):
     __defaults__ = None
     __kwdefaults__ = None
 
+    #: asgiref's class attribute, for code written against it: the context
+    #: variable holding the innermost active :class:`ThreadSensitiveContext`
+    #: (``None`` outside any, where asgiref's raises :exc:`LookupError`).
+    thread_sensitive_context: ContextVar[ThreadSensitiveContext | None] = (
+        _state.thread_sensitive_context
+    )
+    #: asgiref's class attribute, as a read-only view: which active
+    #: :class:`ThreadSensitiveContext`\ s have a thread or an executor.
+    context_to_thread_executor: _ContextExecutors
+
     def __init__(
         self,
         func: Callable[_P, _R],
@@ -651,6 +661,27 @@ class SyncToAsync(Generic[_P, _R]):
 _BASE_THREAD_HANDLER = SyncToAsync.thread_handler
 
 
+class _ContextExecutors:
+    """``SyncToAsync.context_to_thread_executor``: asgiref's mapping of active
+    thread-sensitive contexts to their executors, as a read-only view (the
+    state itself stays with each :class:`ThreadSensitiveContext`)."""
+
+    def __contains__(self, context: object) -> bool:
+        return self.get(context) is not None
+
+    def get(self, context: object, default: object = None) -> object:
+        """The thread or executor of *context* while it is active and has one."""
+        if isinstance(context, ThreadSensitiveContext) and context._token is not None:
+            if context._given is not None:
+                return context._given.executor
+            if context._thread is not None:
+                return context._thread
+        return default
+
+
+SyncToAsync.context_to_thread_executor = _ContextExecutors()
+
+
 def _callable_label(func: Callable[..., Any]) -> str:
     """A readable name for *func* in log messages: module and qualified name."""
     name = getattr(func, "__qualname__", None)
@@ -769,11 +800,31 @@ async def _while_handling(handling: BaseException, awaitable: Awaitable[_R]) -> 
         return await awaitable
 
 
+class _CurrentExecutor:
+    """``AsyncToSync.executors``: asgiref's holder of the current
+    :class:`CurrentThreadExecutor`, as a view of the bridge's own context
+    variable (per context, like asgiref's)."""
+
+    @property
+    def current(self) -> CurrentThreadExecutor | None:
+        """The executor of the thread waiting in :func:`async_to_sync` for
+        the code running here, or ``None``."""
+        return _state.current_executor.get()
+
+    @current.setter
+    def current(self, executor: CurrentThreadExecutor | None) -> None:
+        _state.current_executor.set(executor)
+
+
 class AsyncToSync(Generic[_P, _R]):
     """A synchronous wrapper that runs a coroutine function to completion.
 
     Usually created with :func:`async_to_sync`, whose parameters it takes.
     """
+
+    #: asgiref's class attribute, for code written against it (see
+    #: :class:`_CurrentExecutor`).
+    executors = _CurrentExecutor()
 
     def __init__(
         self,

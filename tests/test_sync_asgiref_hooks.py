@@ -187,3 +187,41 @@ async def test_the_coroutine_sees_the_exception_handled_in_a_bridge_thread() -> 
     assert await sync_to_async(call_while_handling)() == "KeyError('being handled')"
     unsensitive = sync_to_async(call_while_handling, thread_sensitive=False)
     assert await unsensitive() == "KeyError('being handled')"
+
+
+async def test_asgiref_class_attributes_show_the_bridge_state() -> None:
+    """Code written against asgiref's internals reads the contexts and the
+    waiting thread's executor where asgiref keeps them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from anyio_bridge import AsyncToSync, ThreadSensitiveContext
+
+    contexts = SyncToAsync.context_to_thread_executor
+    assert SyncToAsync.thread_sensitive_context.get() is None
+    assert AsyncToSync.executors.current is None
+    outer = ThreadSensitiveContext()
+    async with outer:
+        assert SyncToAsync.thread_sensitive_context.get() is outer
+        assert outer not in contexts  # no thread until the first call
+        await sync_to_async(int)()
+        assert outer in contexts
+        assert "not a context" not in contexts
+        with ThreadPoolExecutor(1) as executor:
+            async with ThreadSensitiveContext(executor=executor) as inner:
+                assert SyncToAsync.thread_sensitive_context.get() is inner
+                assert contexts.get(inner) is executor
+            assert inner not in contexts
+    assert outer not in contexts
+
+    async def coroutine() -> object:
+        return AsyncToSync.executors.current
+
+    def in_thread() -> tuple[object, object]:
+        seen = async_to_sync(coroutine)()
+        return seen, AsyncToSync.executors.current
+
+    seen, outside = await sync_to_async(in_thread)()
+    assert seen is not None
+    assert outside is None
+    AsyncToSync.executors.current = None  # asgiref code resets it like this
+    assert AsyncToSync.executors.current is None
