@@ -69,6 +69,7 @@ class ApplicationRun:
 
     __slots__ = (
         "_callbacks",
+        "_cancelled_outside",
         "_done",
         "_future",
         "_loop",
@@ -97,6 +98,7 @@ class ApplicationRun:
         self._callbacks: list[tuple[DoneCallback, contextvars.Context]] = []
         self._loop: Loop | None = None
         self._future: ApplicationFuture | None = None
+        self._cancelled_outside = False
 
     @property
     def future(self) -> ApplicationFuture:
@@ -108,8 +110,13 @@ class ApplicationRun:
 
     @property
     def cancelled(self) -> bool:
-        """``True`` if the application ended because it was cancelled."""
-        return self.cancel_scope.cancelled_caught
+        """``True`` if the application ended because it was cancelled.
+
+        Through :attr:`cancel_scope`, or from outside it (the task group or
+        the event loop shutting down), as an asyncio task counts as cancelled
+        either way.
+        """
+        return self.cancel_scope.cancelled_caught or self._cancelled_outside
 
     async def run(self, application: Callable[[], Awaitable[object]]) -> None:
         """Await ``application()`` in the cancel scope and record the outcome.
@@ -118,12 +125,15 @@ class ApplicationRun:
         cancellation from outside the scope, or any other
         :class:`BaseException`, propagates once the outcome is recorded.
         """
-        self._loop = current_loop()
+        loop = self._loop = current_loop()
         try:
             with self.cancel_scope:
                 self.result = await application()
         except Exception as exc:
             self.exception = exc
+        except loop.cancelled_class:
+            self._cancelled_outside = True
+            raise
         finally:
             self.finished = True
             self._done.set()

@@ -105,18 +105,33 @@ class Loop:
 
         For use from other threads; does not wait.  The task must not raise: on
         trio it is a system task, whose errors would crash the whole run.
-        Returns ``False`` if the loop has finished.  *context* defaults to a
-        copy of the current one.
+        Returns ``False`` if the loop has finished (a trio run so near its end
+        that it takes no new task drops it: see :meth:`start_task`).
+        *context* defaults to a copy of the current one.
         """
         if context is None:
             context = contextvars.copy_context()
-        if self.is_trio:
-            spawn_system_task = _trio().lowlevel.spawn_system_task
-            return self.call_soon_threadsafe(
-                lambda: spawn_system_task(async_fn, context=context)
-            )
-        create_task = self._native.create_task
-        return self.call_soon_threadsafe(lambda: context.run(create_task, async_fn()))
+        return self.call_soon_threadsafe(self.start_task, async_fn, context)
+
+    def start_task(
+        self, async_fn: Callable[[], Awaitable[object]], context: contextvars.Context
+    ) -> bool:
+        """Start ``async_fn()`` as a new task on this loop now, in *context*.
+
+        Call it in the loop's thread, while the loop runs.  On asyncio the
+        task is made with the loop's ``create_task``; on trio it is a system
+        task (trio cancels it when the main task ends).  The task must not
+        raise, as for :meth:`spawn`.  Returns ``False``, instead of raising,
+        if the loop takes no new tasks (trio, once the main task has ended).
+        """
+        if not self.is_trio:
+            context.run(self._native.create_task, async_fn())
+            return True
+        try:
+            _trio().lowlevel.spawn_system_task(async_fn, context=context)
+        except RuntimeError:  # "Nursery is closed to new arrivals"
+            return False
+        return True
 
     def is_alive(self) -> bool:
         """Return ``False`` once this loop can no longer run callbacks."""

@@ -11,6 +11,7 @@ the lifecycle.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import time
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 
 from ._future import ApplicationCancelled, ApplicationFuture, ApplicationRun
+from ._native import Loop, current_loop, running_loop_here
 from ._queue import MessageQueue
 from .compatibility import guarantee_single_callable
 
@@ -148,6 +150,11 @@ class StatelessServer:
     returns or raises, every instance is cancelled and awaited, and
     :meth:`arun` returns (or raises what :meth:`handle` raised).
 
+    As in asgiref, instances can also be created outside :meth:`arun`, from
+    any task of an event loop (code that awaits :meth:`handle` directly, say):
+    each then runs as a task of its own on that loop.  See
+    :meth:`get_or_create_application_instance`.
+
     :param application: the ASGI 3 or ASGI 2 application.
     :param max_applications: the most instances alive at once; creating one
         more first deletes the least recently used one.
@@ -170,8 +177,12 @@ class StatelessServer:
         #: Live instances by scope ID, least recently used first.
         self.application_instances: dict[Hashable, ApplicationInstance] = {}
         self._task_group: TaskGroup | None = None
-        self._finished: list[ApplicationInstance] = []
-        self._finished_event: anyio.Event | None = None
+        # Instances started outside arun(), until they end, with their loop.
+        self._detached: dict[ApplicationInstance, Loop] = {}
+        # Exceptions of ended instances, for the next application_checker().
+        self._unreported: list[tuple[Exception, ApplicationInstance]] = []
+        # One event per running application_checker(), set when one is due.
+        self._checker_wakeups: set[anyio.Event] = set()
 
     # -- running -----------------------------------------------------------------
 
@@ -206,6 +217,11 @@ class StatelessServer:
         :meth:`application_exception`, and :attr:`application_instances` is
         left empty.
 
+        Instances created before, outside :meth:`arun`, on the same event loop
+        are handled as the others: their exceptions are reported (also those
+        of instances that ended before), and they are cancelled and awaited at
+        the end.  Instances of another loop are forgotten.
+
         :raises Exception: what :meth:`handle` raised (any
             :class:`BaseException` but a cancellation, as it is, not in an
             exception group).
@@ -213,8 +229,9 @@ class StatelessServer:
         """
         if self._task_group is not None:
             raise RuntimeError("this server is already running")
-        self._finished_event = anyio.Event()
+        loop = current_loop()
         error: BaseException | None = None
+        detached: list[ApplicationInstance] = []
         try:
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
@@ -228,15 +245,31 @@ class StatelessServer:
                     # exception group the task group would make of it.
                     error = exc
                 finally:
+                    # Instances started before arun() end with the others.
                     task_group.cancel_scope.cancel()
+                    detached = self._cancel_detached(loop)
             if error is not None:
                 raise error
         finally:
             self._task_group = None
             self.application_instances.clear()
-            # Report the instances that failed while being shut down.
             with anyio.CancelScope(shield=True):
-                await self._report_finished()
+                for instance in detached:
+                    await instance.wait()
+                # Report the instances that failed while being shut down.
+                await self._report_failures()
+
+    def _cancel_detached(self, loop: Loop) -> list[ApplicationInstance]:
+        """Cancel the instances started outside arun() on *loop* and return
+        them; forget those of other loops."""
+        cancelled = []
+        for instance, instance_loop in list(self._detached.items()):
+            if instance_loop is loop:
+                instance.cancel_scope.cancel()
+                cancelled.append(instance)
+            else:
+                del self._detached[instance]
+        return cancelled
 
     async def handle(self) -> None:
         """Receive messages from the outside world and dispatch them.
@@ -275,10 +308,17 @@ class StatelessServer:
         An instance that has finished is forgotten at once, so a later call
         with the same *scope_id* starts a new one.
 
+        While :meth:`arun` runs, the instance runs in its task group.
+        Otherwise, as with asgiref's ``asyncio.ensure_future``, it starts as a
+        new task of the event loop running in the calling thread: an asyncio
+        task, or a trio system task (cancelled when the run's main task ends).
+        Its exception, if it fails, waits for an :meth:`application_checker`
+        to report it, as in asgiref.
+
         :param scope_id: any hashable key for the instance.
         :param scope: the scope to start a new instance with.
-        :raises RuntimeError: if :meth:`arun` is not running (so an instance
-            would have no task group to run in).
+        :raises RuntimeError: if no event loop runs in the calling thread (or
+            a trio run is ending and takes no new tasks).
         """
         instance = self.application_instances.pop(scope_id, None)
         if instance is not None:
@@ -286,10 +326,20 @@ class StatelessServer:
             instance.last_used = time.time()
             return instance.input_queue
         task_group = self._task_group
+        loop: Loop | None = None
         if task_group is None:
-            raise RuntimeError("application instances can only be created in arun()")
-        while len(self.application_instances) >= self.max_applications:
-            self.delete_oldest_application_instance()
+            if not running_loop_here():
+                raise RuntimeError(
+                    "no event loop is running in this thread: application "
+                    "instances run as tasks of the running loop (in arun(), "
+                    "or in any task)"
+                )
+            loop = current_loop()
+        # As in asgiref, first: an unusable application raises here.
+        application = cast(
+            "Callable[..., Awaitable[object]]",
+            guarantee_single_callable(self.application),
+        )
         instance = ApplicationInstance(
             scope_id=scope_id,
             scope=scope,
@@ -297,10 +347,25 @@ class StatelessServer:
             cancel_scope=anyio.CancelScope(),
             last_used=time.time(),
         )
+        if loop is None:
+            assert task_group is not None
+            task_group.start_soon(
+                self._run_instance,
+                instance,
+                application,
+                name=f"application instance {scope_id!r}",
+            )
+        else:
+            runner = functools.partial(self._run_detached, instance, application)
+            if not loop.start_task(runner, contextvars.copy_context()):
+                raise RuntimeError(
+                    "the event loop is shutting down: it takes no new "
+                    "application instances"
+                )
+            self._detached[instance] = loop
+        while len(self.application_instances) >= self.max_applications:
+            self.delete_oldest_application_instance()
         self.application_instances[scope_id] = instance
-        task_group.start_soon(
-            self._run_instance, instance, name=f"application instance {scope_id!r}"
-        )
         return instance.input_queue
 
     def delete_oldest_application_instance(self) -> None:
@@ -320,12 +385,12 @@ class StatelessServer:
         instance = self.application_instances.pop(scope_id)
         instance.cancel_scope.cancel()
 
-    async def _run_instance(self, instance: ApplicationInstance) -> None:
+    async def _run_instance(
+        self,
+        instance: ApplicationInstance,
+        application: Callable[..., Awaitable[object]],
+    ) -> None:
         # Messages and scopes of any protocol: not only the ASGI-typed ones.
-        application = cast(
-            "Callable[..., Awaitable[object]]",
-            guarantee_single_callable(self.application),
-        )
         scope = instance.scope
 
         async def send(message: dict[str, Any]) -> None:
@@ -336,29 +401,73 @@ class StatelessServer:
                 functools.partial(application, scope, instance.input_queue.get, send)
             )
         finally:
-            if self.application_instances.get(instance.scope_id) is instance:
-                del self.application_instances[instance.scope_id]
-            self._finished.append(instance)
-            assert self._finished_event is not None  # instances only run in arun()
-            self._finished_event.set()
+            self._instance_ended(instance)
+
+    async def _run_detached(
+        self,
+        instance: ApplicationInstance,
+        application: Callable[..., Awaitable[object]],
+    ) -> None:
+        """:meth:`_run_instance` as a task of its own, which must not raise."""
+        try:
+            await self._run_instance(instance, application)
+        except (anyio.get_cancelled_exc_class(), GeneratorExit):
+            raise  # the loop is ending, or dropping this task
+        except BaseException:
+            # No task group to hand it to; on trio it would crash the run.
+            logger.exception(
+                "Application instance (scope ID %r) raised outside arun(), "
+                "where nothing can take it: logged only",
+                instance.scope_id,
+            )
+
+    def _instance_ended(self, instance: ApplicationInstance) -> None:
+        if self.application_instances.get(instance.scope_id) is instance:
+            del self.application_instances[instance.scope_id]
+        self._detached.pop(instance, None)
+        exception = instance.exception
+        if exception is None:
+            return
+        unreported = self._unreported
+        unreported.append((exception, instance))
+        if self._checker_wakeups:
+            for wakeup in self._checker_wakeups:
+                wakeup.set()
+        elif len(unreported) > self.max_applications:
+            # No checker to report to: keep a bounded number, as asgiref keeps
+            # at most max_applications failed instances until a check.
+            dropped, details = unreported.pop(0)
+            logger.error(
+                "Exception inside application (scope ID %r), never reported: "
+                "no application_checker() ran and %d later exceptions wait",
+                details.scope_id,
+                len(unreported),
+                exc_info=dropped,
+            )
 
     async def application_checker(self) -> None:
         """Report the instances that failed, as they finish; runs until cancelled.
 
-        Each exception goes to :meth:`application_exception`, one at a time.
+        Each exception goes to :meth:`application_exception`, one at a time,
+        those of instances that failed before it started first.
+        :meth:`arun` runs it; code that creates instances outside
+        :meth:`arun` may run it next to them, as with asgiref.
         """
+        wakeups = self._checker_wakeups
         while True:
-            event = self._finished_event
-            assert event is not None  # set by arun() before it starts the checker
-            await event.wait()
-            self._finished_event = anyio.Event()
-            await self._report_finished()
+            wakeup = anyio.Event()
+            wakeups.add(wakeup)
+            try:
+                await self._report_failures()
+                await wakeup.wait()
+            finally:
+                wakeups.discard(wakeup)
 
-    async def _report_finished(self) -> None:
-        while self._finished:
-            instance = self._finished.pop(0)
-            if instance.exception is not None:
-                await self.application_exception(instance.exception, instance)
+    async def _report_failures(self) -> None:
+        unreported = self._unreported
+        while unreported:
+            exception, instance = unreported.pop(0)
+            await self.application_exception(exception, instance)
 
     async def application_exception(
         self, exception: Exception, application_details: ApplicationInstance
