@@ -10,7 +10,6 @@ looks for.  This module hides that difference.
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import sys
 import types
@@ -23,12 +22,13 @@ _T = TypeVar("_T")
 
 
 def _asyncio_marker() -> object:
-    # The one place the package touches asyncio: on Python < 3.12 the only
-    # coroutine marker that asyncio.iscoroutinefunction() honours is the
-    # private sentinel asyncio.coroutines._is_coroutine.  It is imported lazily
-    # and only on those versions, so nothing else depends on asyncio.
-    coroutines: Any = importlib.import_module("asyncio.coroutines")
-    return coroutines._is_coroutine
+    # On Python < 3.12 the only coroutine marker that
+    # asyncio.iscoroutinefunction() honours is the private sentinel
+    # asyncio.coroutines._is_coroutine (see _backends._private).  It is
+    # imported lazily and only on those versions.
+    from ._backends import _private
+
+    return _private.asyncio_coroutine_marker()
 
 
 def iscoroutinefunction(func: object) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 
 import anyio
 
-from ._native import Loop, current_loop
+from ._backends import Loop, current_loop
 
 __all__ = ["ApplicationCancelled", "ApplicationFuture", "ApplicationRun"]
 

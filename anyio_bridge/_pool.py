@@ -6,9 +6,9 @@ to its event loop while the application runs (streamed bodies both ways), so
 the request task must be free while the thread works; and a plain call is
 cheaper here.  Handing a job to an idle thread is a :class:`queue.SimpleQueue`
 put, and the thread reports back by waking the loop natively (see
-:mod:`anyio_bridge._native`); no task group, no extra task.  The threads act
+:mod:`anyio_bridge._backends`); no task group, no extra task.  The threads act
 as anyio worker threads of the caller's loop while they run a job
-(:class:`~anyio_bridge._native.ThreadClaim`).
+(:class:`~anyio_bridge._backends.ThreadClaim`).
 
 The pool has no limit of its own: callers bound concurrency with an
 :class:`anyio.CapacityLimiter` and submit only while holding a token, so the

@@ -479,7 +479,7 @@ async def _serve_here(
                     import hypercorn.asyncio
 
                     # The running asyncio loop, reached without importing
-                    # asyncio (see _native.py).
+                    # asyncio (see _backends).
                     loop: Any = anyio.lowlevel.current_token().native_token
                     loop.set_exception_handler(
                         _ignore_cancelled(anyio.get_cancelled_exc_class())

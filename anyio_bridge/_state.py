@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import sniffio
 
 from . import local
-from ._native import forget_thread_claims
+from ._backends import forget_thread_claims
 from ._threads import LoopThread, SyncThread
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ logger = logging.getLogger("anyio_bridge.sync")
 class AbandonedCall(Protocol):
     """What the registry needs of a call (``sync._SyncCall``)."""
 
-    #: The loop of the caller that let the call go (a ``_native.Loop``).
+    #: The loop of the caller that let the call go (a ``_backends.Loop``).
     loop: Any
 
     def describe(self) -> str: ...

@@ -23,7 +23,7 @@ from typing import Protocol
 
 import anyio
 
-from ._native import Loop, TaskRunners, current_loop
+from ._backends import Loop, TaskStarter, current_loop
 
 
 class WorkItem(Protocol):
@@ -120,7 +120,7 @@ class LoopThread:
         self._started = threading.Event()
         self._stop_event: anyio.Event | None = None
         self._loop: Loop | None = None
-        self._runners: TaskRunners | None = None
+        self._runners: TaskStarter | None = None
         self._error: BaseException | None = None
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
@@ -160,8 +160,7 @@ class LoopThread:
     async def _serve(self) -> None:
         self._stop_event = anyio.Event()
         loop = self._loop = current_loop()
-        if loop.is_trio:
-            self._runners = TaskRunners()
+        self._runners = loop.backend.task_starter()
         self._started.set()
         await self._stop_event.wait()
 

@@ -40,7 +40,7 @@ from typing import Any, Final
 
 from anyio import CapacityLimiter, WouldBlock, create_task_group
 
-from ._native import Loop, ThreadClaim, Waiter, asyncio_cancel_scope, current_loop
+from ._backends import Loop, ThreadClaim, Waiter, current_loop
 from ._pool import pool
 from ._wsgi_environ import (
     ClientDisconnected,
@@ -293,9 +293,7 @@ class WsgiToAsgiInstance:
         self._context = copy_context()
         # The loop's thread: Local values set there follow into the app's.
         self._source_thread = threading.get_ident()
-        self._claim = ThreadClaim(
-            loop, None if loop.is_trio else asyncio_cancel_scope()
-        )
+        self._claim = ThreadClaim(loop, loop.backend.thread_cancel_scope())
         limiter = self._limiter = settings.limiter(loop)
         try:
             limiter.acquire_on_behalf_of_nowait(self)

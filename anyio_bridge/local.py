@@ -28,7 +28,7 @@ from contextvars import Context, ContextVar
 from types import MappingProxyType
 from typing import Any
 
-from ._native import running_loop_here
+from ._backends import running_loop_here
 
 __all__ = ["Local"]
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
+from ._backends import Loop, current_loop, running_loop_here
 from ._future import ApplicationCancelled, ApplicationFuture, ApplicationRun
-from ._native import Loop, current_loop, running_loop_here
 from ._queue import MessageQueue
 from .compatibility import guarantee_single_callable
 

@@ -24,17 +24,15 @@ from anyio import CancelScope, CapacityLimiter, WouldBlock
 from anyio.lowlevel import checkpoint_if_cancelled
 
 from . import _state
-from ._coroutines import iscoroutinefunction, markcoroutinefunction, run_in_context
-from ._native import (
+from ._backends import (
     Loop,
     ThreadClaim,
     Waiter,
-    asyncio_cancel_requested,
-    asyncio_cancel_scope,
     current_loop,
     foreign_worker_loop,
     running_loop_here,
 )
+from ._coroutines import iscoroutinefunction, markcoroutinefunction, run_in_context
 from ._pool import pool
 from ._threads import LoopThread, SyncThread
 from .current_thread_executor import CurrentThreadExecutor
@@ -447,10 +445,9 @@ def _caller_scope(loop: Loop) -> tuple[object | None, bool]:
     thread was given: ours get the caller's.  Trio has no such scope (see
     ThreadClaim); its cheap checkpoint tells.
     """
-    if loop.is_trio:
-        return None, True
-    scope = asyncio_cancel_scope()
-    return scope, asyncio_cancel_requested(scope)
+    backend = loop.backend
+    scope = backend.thread_cancel_scope()
+    return scope, backend.may_be_cancelled(scope)
 
 
 def _thread_sensitive_target() -> CurrentThreadExecutor | SyncThread | _GivenExecutor:

@@ -209,7 +209,7 @@ class ApplicationCommunicator:
         if sniffio.current_async_library() != "asyncio":
             raise RuntimeError(_TRIO_NEEDS_ASYNC_WITH)
         run = self._run = ApplicationRun(anyio.CancelScope())
-        # The asyncio loop, reached without importing asyncio (see _native).
+        # The asyncio loop, reached without importing asyncio (see _backends).
         loop: Any = anyio.lowlevel.current_token().native_token
         self._loop = loop
         coroutine = _run_application(

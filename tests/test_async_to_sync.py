@@ -21,7 +21,7 @@ from anyio_bridge import (
     async_to_sync,
     sync_to_async,
 )
-from anyio_bridge._native import running_loop_here
+from anyio_bridge._backends import running_loop_here
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
 

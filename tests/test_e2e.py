@@ -7,6 +7,7 @@ so the tests themselves are synchronous.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import socket
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 from wsgiref.validate import validator
 
+import anyio.from_thread
 import flask
 import httpx
 import psutil
 import pytest
+import trio
 
 from anyio_bridge.wsgi import WsgiToAsgi
 
@@ -308,7 +311,7 @@ def test_limiter_bounds_the_requests_running_at_once(
     serve: Callable[..., str],
 ) -> None:
     condition = threading.Condition()
-    arrived = running = most = 0
+    running = queued = most = 0
     release = False
 
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
@@ -328,11 +331,18 @@ def test_limiter_bounds_the_requests_running_at_once(
     async def counting(
         scope: MutableMapping[str, Any], receive: Any, send: Any
     ) -> None:
-        nonlocal arrived
-        with condition:
-            arrived += 1
-            condition.notify_all()
-        await adapter(scope, receive, send)
+        calls = 0
+
+        async def counting_receive() -> Any:
+            nonlocal calls, queued
+            calls += 1
+            if calls == 2:  # waiting for a thread, the adapter watches
+                with condition:
+                    queued += 1
+                    condition.notify_all()
+            return await receive()
+
+        await adapter(scope, counting_receive, send)
 
     _mount_of(url).app = counting
     results: list[str] = []
@@ -346,9 +356,10 @@ def test_limiter_bounds_the_requests_running_at_once(
         thread.start()
     try:
         with condition:
-            assert condition.wait_for(lambda: arrived == 6 and running == 2, WAIT)
-            # All six requests are in the adapter; two run, four wait.
-            assert running == 2
+            # Each request runs or waits for a thread: where they all are,
+            # nothing moves until the release.
+            assert condition.wait_for(lambda: running + queued == 6, WAIT)
+            assert (running, queued) == (2, 4)
             release = True
             condition.notify_all()
     finally:
@@ -434,24 +445,75 @@ def test_queued_request_whose_client_left_is_dropped(
     assert client.get(url + "/after").text == "done"
 
 
+def _stopped_reading(receive: Any) -> bool:
+    """Whether the server that gave *receive* has stopped reading the request
+    body because the application takes none of it (call on its loop)."""
+    owner = receive.__self__
+    if isinstance(owner, asyncio.Queue):
+        # hypercorn on asyncio: its reader is blocked putting a part into the
+        # full queue (asyncio has no public count of blocked putters).
+        return any(not putter.done() for putter in owner._putters)  # type: ignore[attr-defined]
+    if isinstance(owner, trio.MemoryReceiveChannel):
+        # hypercorn on trio: the same.
+        return owner.statistics().tasks_waiting_send > 0
+    return bool(owner.flow.read_paused)  # uvicorn
+
+
 def test_answer_without_reading_a_large_upload(
     serve: Callable[..., str], client: httpx.Client
 ) -> None:
     """The client sends its whole body before reading the answer; hypercorn
     stops reading while the application does not consume the body, so the
     adapter reads and drops the rest before ending the response."""
+    size = 16 * MiB
+    server_receive: list[Any] = []
 
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        # A view that takes its time to decide (a slow permission check):
-        # meanwhile the upload fills the server's buffers and it stops
-        # reading.  Not a synchronisation: the test holds for any delay.
-        time.sleep(0.3)
+        if environ["PATH_INFO"] == "/upload":
+            # A view that takes its time to decide (a slow permission check):
+            # it answers once the upload has filled the server's buffers and
+            # the server has stopped reading.
+            deadline = time.monotonic() + WAIT
+            while not anyio.from_thread.run_sync(_stopped_reading, server_receive[0]):
+                assert time.monotonic() < deadline, "the server kept reading"
+                time.sleep(0.001)  # a poll: the state, not the time, decides
         start_response("401 Unauthorized", [("Content-Type", "text/plain")])
         return [b"log in first"]
 
     url = serve(validator(app))
-    response = client.post(url + "/upload", content=b"x" * (16 * MiB))
+    adapter = _current_adapter(url)
+    received = 0
+    received_at_the_end: list[int] = []
+
+    async def observed(
+        scope: MutableMapping[str, Any], receive: Any, send: Any
+    ) -> None:
+        if scope["path"] != "/upload":
+            await adapter(scope, receive, send)
+            return
+        server_receive.append(receive)
+
+        async def counting_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            return message
+
+        async def observed_send(message: Any) -> None:
+            if message["type"] == "http.response.body" and not message.get(
+                "more_body", False
+            ):
+                received_at_the_end.append(received)
+            await send(message)
+
+        await adapter(scope, counting_receive, observed_send)
+
+    _mount_of(url).app = observed
+    response = client.post(url + "/upload", content=b"x" * size)
     assert (response.status_code, response.text) == (401, "log in first")
+    # The whole body was read before the response ended: a server that then
+    # dropped the connection instead would have answered the client too.
+    assert received_at_the_end == [size]
     assert client.get(url + "/again").status_code == 401  # same connection
 
 

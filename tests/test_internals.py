@@ -15,8 +15,8 @@ import anyio
 import anyio.from_thread
 import pytest
 
-from anyio_bridge import _native, _state, async_to_sync, sync_to_async
-from anyio_bridge._native import TaskRunners
+from anyio_bridge import _backends, _state, async_to_sync, sync_to_async
+from anyio_bridge._backends._trio import TaskRunners
 from anyio_bridge._threads import LoopThread, SyncThread
 from anyio_bridge.sync import AsyncSingleThreadContext
 
@@ -33,11 +33,11 @@ class Recorder:
 
 
 def test_loop_reports_when_it_is_gone(anyio_backend: str) -> None:
-    loops: list[_native.Loop] = []
+    loops: list[_backends.Loop] = []
 
     async def main() -> None:
-        loop = _native.current_loop()
-        assert loop is _native.current_loop()  # cached per loop
+        loop = _backends.current_loop()
+        assert loop is _backends.current_loop()  # cached per loop
         assert loop.is_alive()
         loops.append(loop)
 
@@ -48,12 +48,12 @@ def test_loop_reports_when_it_is_gone(anyio_backend: str) -> None:
 
 def test_current_loop_outside_a_loop() -> None:
     with pytest.raises(anyio.NoEventLoopError):
-        _native.current_loop()
+        _backends.current_loop()
 
 
 @pytest.mark.anyio
 async def test_waiter_woken_before_the_wait() -> None:
-    waiter = _native.current_loop().new_waiter()
+    waiter = _backends.current_loop().new_waiter()
     waiter._set()  # what wake() schedules on the loop thread
     with anyio.fail_after(5):
         await waiter.wait()
@@ -61,7 +61,7 @@ async def test_waiter_woken_before_the_wait() -> None:
 
 @pytest.mark.anyio
 async def test_waiter_woken_from_another_thread() -> None:
-    waiter = _native.current_loop().new_waiter()
+    waiter = _backends.current_loop().new_waiter()
     thread = threading.Thread(target=waiter.wake)
     thread.start()
     with anyio.fail_after(5):
@@ -71,7 +71,7 @@ async def test_waiter_woken_from_another_thread() -> None:
 
 @pytest.mark.anyio
 async def test_waiter_can_wait_again_after_a_cancelled_wait() -> None:
-    waiter = _native.current_loop().new_waiter()
+    waiter = _backends.current_loop().new_waiter()
     with anyio.move_on_after(0) as scope:
         await waiter.wait()
     assert scope.cancelled_caught
@@ -82,7 +82,7 @@ async def test_waiter_can_wait_again_after_a_cancelled_wait() -> None:
 
 @pytest.mark.anyio
 async def test_waiter_woken_while_no_one_waits_after_a_cancelled_wait() -> None:
-    waiter = _native.current_loop().new_waiter()
+    waiter = _backends.current_loop().new_waiter()
     with anyio.move_on_after(0) as scope:
         await waiter.wait()
     assert scope.cancelled_caught
@@ -93,10 +93,10 @@ async def test_waiter_woken_while_no_one_waits_after_a_cancelled_wait() -> None:
 
 
 def test_waiter_wake_after_the_loop_is_gone(anyio_backend: str) -> None:
-    waiters: list[_native.Waiter] = []
+    waiters: list[_backends.Waiter] = []
 
     async def main() -> None:
-        waiters.append(_native.current_loop().new_waiter())
+        waiters.append(_backends.current_loop().new_waiter())
 
     anyio.run(main, backend=anyio_backend)
     assert not waiters[0].wake()
@@ -189,9 +189,9 @@ def test_process_state_shutdown_and_fork_reset() -> None:
 @pytest.mark.anyio
 async def test_forgetting_claims_detaches_the_thread() -> None:
     def body() -> tuple[bool, bool]:
-        before = _native.foreign_worker_loop() is not None
-        _native.forget_thread_claims()
-        after = _native.foreign_worker_loop() is not None
+        before = _backends.foreign_worker_loop() is not None
+        _backends.forget_thread_claims()
+        after = _backends.foreign_worker_loop() is not None
         with pytest.raises(anyio.NoEventLoopError):
             anyio.from_thread.run_sync(int)
         return before, after
@@ -305,7 +305,7 @@ def test_async_to_sync_after_the_callers_loop_closed() -> None:
 async def test_cancellation_landing_before_a_sent_coroutine_is_taken() -> None:
     """The caller is cancelled with the thread's coroutine sent but not yet
     taken: the coroutine never runs and the thread gets cancellation."""
-    loop = _native.current_loop()
+    loop = _backends.current_loop()
     outcomes: list[str] = []
 
     async def never_runs() -> None:  # pragma: no cover - must not run
@@ -347,7 +347,7 @@ async def test_an_outcome_ready_as_the_caller_is_cancelled_is_dropped(
     from anyio_bridge.sync import _SyncCall
 
     caplog.set_level(logging.ERROR, logger="anyio_bridge.sync")
-    loop = _native.current_loop()
+    loop = _backends.current_loop()
     call, _ = _SyncCall.start(
         int, contextvars.copy_context(), loop, None, None, sync_to_async(int)
     )

@@ -18,7 +18,7 @@ import pytest
 from anyio_bridge import (
     AsyncSingleThreadContext,
     ThreadSensitiveContext,
-    _native,
+    _backends,
     _state,
     async_to_sync,
     sync_to_async,
@@ -95,7 +95,7 @@ async def test_cancelled_caller_is_released_while_the_function_runs(
 
 async def wait_for_abandoned_calls() -> None:
     """Wait until every call this loop's tasks let go has returned."""
-    loop = _native.current_loop()
+    loop = _backends.current_loop()
     assert await anyio.to_thread.run_sync(_state.abandoned.wait, loop, 10)
 
 

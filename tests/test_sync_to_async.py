@@ -314,11 +314,33 @@ async def test_deadlock_is_reported_not_hung() -> None:
 
 
 async def test_thread_sensitive_false_uses_anyio_workers_in_parallel() -> None:
-    barrier = threading.Barrier(3, timeout=10)
+    """Three calls run at once, each on a worker thread of its own."""
+    default = anyio.to_thread.current_default_thread_limiter()
+    before = default.borrowed_tokens
+    lock = threading.Lock()
+    running: list[threading.Thread] = []
+    all_in = threading.Event()
+    release = threading.Event()
+
+    def work() -> None:
+        with lock:
+            running.append(threading.current_thread())
+            if len(running) == 3:
+                all_in.set()
+        release.wait(10)
 
     async with anyio.create_task_group() as tg:
-        for _ in range(3):
-            tg.start_soon(sync_to_async(barrier.wait, thread_sensitive=False))
+        try:
+            for _ in range(3):
+                tg.start_soon(sync_to_async(work, thread_sensitive=False))
+            await anyio.wait_all_tasks_blocked()
+            # Every call has a worker thread: none waits for another to end.
+            assert default.borrowed_tokens == before + 3
+            # So all three are in at once (the bound only stops a hang).
+            assert await anyio.to_thread.run_sync(all_in.wait, 10)
+        finally:
+            release.set()
+    assert len(set(running)) == 3
 
 
 async def test_limiter_bounds_worker_threads() -> None:
@@ -326,21 +348,32 @@ async def test_limiter_bounds_worker_threads() -> None:
     active = 0
     peak = 0
     lock = threading.Lock()
-    two_in = threading.Barrier(2, timeout=10)
+    two_in = threading.Event()
+    release = threading.Event()
 
     def work() -> None:
         nonlocal active, peak
         with lock:
             active += 1
             peak = max(peak, active)
-        two_in.wait()
+            if active == 2:
+                two_in.set()
+        release.wait(10)
         with lock:
             active -= 1
 
     call = sync_to_async(work, thread_sensitive=False, limiter=limiter)
     async with anyio.create_task_group() as tg:
-        for _ in range(6):
-            tg.start_soon(call)
+        try:
+            for _ in range(6):
+                tg.start_soon(call)
+            assert await anyio.to_thread.run_sync(two_in.wait, 10)
+            await anyio.wait_all_tasks_blocked()
+            # Two run; the four others wait for a token, not in a thread.
+            assert limiter.statistics().tasks_waiting == 4
+            assert active == 2
+        finally:
+            release.set()
     assert peak == 2
 
 

@@ -357,10 +357,20 @@ async def test_stop_cancels_a_running_application() -> None:
 
 
 async def test_stop_after_a_clean_return_does_nothing() -> None:
-    async with ApplicationCommunicator(echo_app, SCOPE) as communicator:
-        await communicator.send_input({"type": "stop"})
+    async def answer(scope: Any, receive: Receive, send: Send) -> str:
+        await receive()
+        return "the answer"
+
+    async with ApplicationCommunicator(answer, SCOPE) as communicator:
+        await communicator.send_input({"type": "go"})
         await communicator.wait()
         communicator.stop()
+        # The application's outcome stands: returned, not cancelled.
+        assert communicator.future.result() == "the answer"
+        assert not communicator.future.cancelled()
+        assert repr(communicator.future) == "<ApplicationFuture returned 'the answer'>"
+        await communicator.send_input({"type": "ping"})  # no cancellation to raise
+    assert communicator.future.result() == "the answer"
 
 
 async def test_stop_before_start_does_nothing() -> None:

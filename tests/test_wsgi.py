@@ -13,7 +13,7 @@ import anyio
 import anyio.from_thread
 import pytest
 
-from anyio_bridge._native import current_loop
+from anyio_bridge._backends import current_loop
 from anyio_bridge._wsgi import DEFAULT_THREADS, READ_AHEAD
 from anyio_bridge.sync import async_to_sync
 from anyio_bridge.wsgi import (
@@ -551,6 +551,10 @@ async def test_backpressure_holds_the_app_back() -> None:
     release = anyio.Event()
     produced = 0
     first_sent = anyio.Event()
+    # Set when the thread waits on the request's condition (only the wait for
+    # room in the send buffer does, the body not being streamed), or when the
+    # app has produced everything: the amount produced is final either way.
+    stopped = threading.Event()
 
     def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
         nonlocal produced
@@ -558,7 +562,16 @@ async def test_backpressure_holds_the_app_back() -> None:
         for _ in range(1000):
             produced += 1
             yield b"x" * 1024
+        stopped.set()
 
+    instance = WsgiToAsgiInstance(app, send_buffer_size=8192)
+
+    class Observed(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            stopped.set()
+            return super().wait(timeout)
+
+    instance._changed = Observed(instance._lock)
     response = Response()
 
     async def send(message: Message) -> None:
@@ -568,15 +581,11 @@ async def test_backpressure_holds_the_app_back() -> None:
             await release.wait()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(
-            lambda: request(
-                WsgiToAsgi(app, send_buffer_size=8192), send=send, response=response
-            )
-        )
+        tg.start_soon(lambda: request(instance, send=send, response=response))
         await first_sent.wait()
+        # The first send has not returned: nothing has left the buffer.
+        assert await anyio.to_thread.run_sync(stopped.wait, WAIT)
         # The thread blocks once 8 KiB are pending: it cannot run away.
-        for _ in range(50):
-            await anyio.sleep(0.001)
         assert produced <= 2 * 8 + 2
         release.set()
     assert produced == 1000
@@ -1161,6 +1170,7 @@ async def test_requests_run_concurrently_up_to_the_limiter() -> None:
     running = 0
     peak = 0
     four_running = threading.Event()
+    release = threading.Event()
 
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
         nonlocal running, peak
@@ -1170,8 +1180,7 @@ async def test_requests_run_concurrently_up_to_the_limiter() -> None:
             if running == 4:
                 four_running.set()
         try:
-            # Serialized requests would never get here: four must overlap.
-            assert four_running.wait(WAIT)
+            assert release.wait(WAIT)
         finally:
             with lock:
                 running -= 1
@@ -1185,8 +1194,18 @@ async def test_requests_run_concurrently_up_to_the_limiter() -> None:
         results.append((await request(adapter)).status)
 
     async with anyio.create_task_group() as tg:
-        for _ in range(16):
-            tg.start_soon(one)
+        try:
+            for _ in range(16):
+                tg.start_soon(one)
+            # Serialized requests would never get here: four must overlap.
+            assert await anyio.to_thread.run_sync(four_running.wait, WAIT)
+            await anyio.wait_all_tasks_blocked()
+            # The twelve others wait for a token; none has a thread.
+            limiter = adapter._settings.limiter(current_loop())
+            assert limiter.statistics().tasks_waiting == 12
+            assert running == 4
+        finally:
+            release.set()
     assert results == [200] * 16
     assert peak == 4
 
@@ -1652,9 +1671,10 @@ async def test_a_list_response_is_one_start_and_one_body_message() -> None:
         def __iter__(self) -> Iterator[bytes]:
             for i, part in enumerate(list.__iter__(self)):
                 if i:
-                    # Proving an absence takes a bounded wait: had the first
-                    # part been handed over, the loop would send it meanwhile.
-                    assert not sent.wait(0.2)
+                    # Every task on the loop has run as far as it can: had the
+                    # part before been handed over, it would have been sent.
+                    anyio.from_thread.run(anyio.wait_all_tasks_blocked)
+                    assert not sent.is_set()
                 yield part
 
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
