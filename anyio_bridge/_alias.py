@@ -18,6 +18,17 @@ changing anything, when a real asgiref module is imported already: the
 modules that imported it would keep it, and the process would run two
 asgirefs.
 
+Child processes: installing also sets :data:`ENV_VAR` to ``1`` in
+:data:`os.environ` (unless it is ``0``), which child processes inherit, and
+the distribution ships :data:`PTH_FILE` into site-packages.  In a process
+that starts with the variable set (and not ``0``), that file's line puts a
+small finder first on :data:`sys.meta_path` (:data:`_PTH_CODE`), which
+installs the alias when the process first imports asgiref
+(:func:`_install_at_first_import`).  A spawned or forkserver
+``multiprocessing`` child, a ``subprocess`` running Python, or Django's
+autoreloader re-executing ``sys.argv`` thus gets the alias, and a child that
+never imports asgiref does not even import anyio-bridge.
+
 :func:`main` is ``python -m anyio_bridge.as_asgiref``: it installs the alias,
 then runs a script or module as ``python SCRIPT`` or ``python -m MODULE``
 would (a module, directory or zip file through :mod:`runpy`).
@@ -74,6 +85,14 @@ SUBMODULES: Final = (
 #: The stand-in's ``__alias_of__``: what tells it from a real asgiref.
 ALIAS_OF: Final = "anyio_bridge"
 PROG: Final = "python -m anyio_bridge.as_asgiref"
+#: The environment variable that carries the alias into child processes:
+#: in a process that starts with it, ``1`` installs the alias there
+#: (:data:`PTH_FILE`); ``0``, empty or unset does not.
+#: :func:`install_as_asgiref` sets it to ``1`` unless it is ``0``.
+ENV_VAR: Final = "ANYIO_BRIDGE_AS_ASGIREF"
+#: The file the distribution installs in site-packages, whose line reads
+#: :data:`ENV_VAR` at interpreter startup (:func:`_pth_file_text`).
+PTH_FILE: Final = "anyio_bridge_as_asgiref.pth"
 
 _ORIGIN: Final = "anyio-bridge's stand-in for asgiref"
 _PACKAGE_DOC: Final = f"""\
@@ -83,6 +102,56 @@ anyio_bridge.as_asgiref put it here: asgiref.sync is anyio_bridge.sync,
 asgiref.local is anyio_bridge.local, and so on for every module of asgiref.
 """
 _lock = threading.Lock()
+
+#: What :data:`PTH_FILE` runs at the start of a process whose environment has
+#: :data:`ENV_VAR`, neither empty nor ``0``: it puts a finder first on
+#: :data:`sys.meta_path`, and imports nothing more until the process first
+#: imports asgiref.  Then the finder imports anyio-bridge and hands over to
+#: :func:`_install_at_first_import`, once.  The finder stays on sys.meta_path
+#: (removing an entry could make an import running in another thread skip
+#: the next finder), and is the mark that the file ran: Python reads a
+#: virtual environment's .pth files twice.  It runs with site's namespace as
+#: its globals, hence the imports in the method.
+_PTH_CODE: Final = """\
+import os, sys
+
+
+class AnyioBridgeAsAsgiref:
+    \"\"\"Installs anyio-bridge as asgiref when the process first imports asgiref.\"\"\"
+
+    __module__ = "anyio_bridge_as_asgiref.pth"
+    variable = ""
+    fired = False
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if cls.fired or not (name == "asgiref" or name.startswith("asgiref.")):
+            return None
+        cls.fired = True
+        try:
+            from anyio_bridge._alias import _install_at_first_import
+        except Exception as exc:
+            import sys
+
+            print(
+                "anyio-bridge: ANYIO_BRIDGE_AS_ASGIREF is set, but importing "
+                f"anyio_bridge failed ({exc!r}), so asgiref is not aliased in "
+                "this process",
+                file=sys.stderr,
+            )
+            return None
+        return _install_at_first_import(cls.variable, name, path, target)
+
+
+if not any(
+    getattr(finder, "__module__", None) == "anyio_bridge_as_asgiref.pth"
+    for finder in sys.meta_path
+):
+    AnyioBridgeAsAsgiref.variable = os.environ["ANYIO_BRIDGE_AS_ASGIREF"]
+    sys.meta_path.insert(0, AnyioBridgeAsAsgiref)
+    if "asgiref" in sys.modules:  # imported before this file ran: say so now
+        AnyioBridgeAsAsgiref.find_spec("asgiref")
+"""
 
 
 class AsgirefAlreadyImportedError(RuntimeError):
@@ -229,18 +298,69 @@ def install_as_asgiref() -> types.ModuleType:
     Call it before anything imports asgiref.  Calling it again does nothing.
     Importing ``anyio_bridge.as_asgiref`` calls it.
 
+    Child processes get the alias too: it sets the environment variable
+    ``ANYIO_BRIDGE_AS_ASGIREF`` to ``1`` (unless it is ``0``), and a Python
+    process of an environment where anyio-bridge is installed, started with
+    that variable, installs the alias when it imports asgiref.  Set the
+    variable to ``0`` to keep child processes from getting it.
+
     :return: the stand-in ``asgiref`` module.
     :raises AsgirefAlreadyImportedError: a real asgiref module is imported
         already; nothing was changed.
     """
-    return _install(sys.modules, sys.meta_path)
+    return _install(sys.modules, sys.meta_path, os.environ)
+
+
+def _install_at_first_import(
+    variable: str,
+    name: str,
+    path: Sequence[str] | None = None,
+    target: types.ModuleType | None = None,
+) -> ModuleSpec | None:
+    """Install the alias for :data:`PTH_FILE`'s finder, and find *name* with it.
+
+    The finder calls it when a process that started with :data:`ENV_VAR` set
+    (to *variable*, neither empty nor ``0``) first imports ``asgiref`` or a
+    module of it, *name*.  It returns the alias's spec for *name*; or, when
+    the alias cannot be installed, ``None``, after reporting why in one line
+    on :data:`sys.stderr`, and the import goes on to the real asgiref: a
+    broken alias must not stop every Python process of the environment.
+    """
+    if variable != "1":
+        problem = f"{ENV_VAR}={variable!r} is neither 1 nor 0"
+    else:
+        try:
+            package = install_as_asgiref()
+        except AsgirefAlreadyImportedError as exc:
+            real = f" (from {exc.location})" if exc.location else ""
+            problem = (
+                f"{ENV_VAR}=1, but the real asgiref{real} was imported before "
+                f"{PTH_FILE} ran (sys.modules has {', '.join(exc.modules)})"
+            )
+        except Exception as exc:
+            detail = " ".join(str(exc).split())
+            problem = (
+                f"{ENV_VAR}=1, but installing anyio-bridge as asgiref failed "
+                f"({type(exc).__name__}: {detail})"
+            )
+        else:
+            finder = package.__loader__
+            assert isinstance(finder, _AsgirefFinder)
+            return finder.find_spec(name, path, target)
+    print(
+        f"anyio-bridge: {problem}, so asgiref is not aliased in this process",
+        file=sys.stderr,
+    )
+    return None
 
 
 def _install(
     modules: MutableMapping[str, types.ModuleType],
     meta_path: list[MetaPathFinderProtocol],
+    environ: MutableMapping[str, str],
 ) -> types.ModuleType:
-    """:func:`install_as_asgiref` on the given module table and finder list."""
+    """:func:`install_as_asgiref` on the given module table, finder list and
+    environment."""
     with _lock:
         present = dict(modules)  # one copy: other threads may be importing
         blocking = [
@@ -270,7 +390,26 @@ def _install(
             setattr(package, name, module)
             modules[f"asgiref.{name}"] = module
         modules["asgiref"] = package
+        if environ.get(ENV_VAR) != "0":  # for child processes (PTH_FILE)
+            environ[ENV_VAR] = "1"
         return package
+
+
+def _pth_file_text() -> str:
+    """The text of :data:`PTH_FILE`: comments, and the line that runs
+    :data:`_PTH_CODE` when :data:`ENV_VAR` is set and neither empty nor ``0``
+    (a .pth line that starts with ``import`` is run at interpreter startup)."""
+    check = f'os.environ.get("{ENV_VAR}", "") not in ("", "0")'
+    return (
+        "# anyio-bridge: carries install_as_asgiref() into child processes\n"
+        '# (docs/asgiref-alias.md, "Child processes").  install_as_asgiref() sets\n'
+        f"# {ENV_VAR}=1, which child processes inherit.  In a process that\n"
+        "# starts with it, the line below puts a finder first on sys.meta_path\n"
+        "# that installs the alias when the process first imports asgiref.\n"
+        "# Unset, empty or 0: the line only looks the variable up.\n"
+        "# Generated from anyio_bridge/_alias.py (_PTH_CODE, _pth_file_text).\n"
+        f"import os; {check} and exec({_PTH_CODE!r})\n"
+    )
 
 
 # --- python -m anyio_bridge.as_asgiref ---------------------------------------

@@ -14,6 +14,11 @@ other ways in, without changing code:
   other plugins and the conftest files;
 - ``anyio-bridge serve --as-asgiref MODULE:APP`` installs it in the server and
   in each worker before importing the application.
+
+Installing it sets ``ANYIO_BRIDGE_AS_ASGIREF=1`` in the environment: the
+Python processes the program starts (``multiprocessing`` children, Django's
+``runserver`` reloader, ``subprocess`` running Python) install the alias when
+they import asgiref, and so does any process started with that variable.
 """
 
 from __future__ import annotations

@@ -90,3 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if sys.platform != "linux":  # pragma: no cover
         raise pytest.UsageError("the leak checks read /proc/self/fd")
+    if os.environ.get("ANYIO_BRIDGE_AS_ASGIREF", "") not in ("", "0"):
+        raise pytest.UsageError(
+            "ANYIO_BRIDGE_AS_ASGIREF is set: asgiref would be anyio-bridge in this "
+            "process (docs/asgiref-alias.md), where the tests compare the two; "
+            "run them without it"
+        )

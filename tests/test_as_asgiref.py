@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import io
 import json
+import multiprocessing
 import os
 import pickle
 import py_compile
@@ -21,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,6 +47,7 @@ WAIT = 60  # seconds: generous bound for things that must happen
 URL = re.compile(r"http://\S+")
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 OURS = {name: f"anyio_bridge.{name}" for name in _alias.SUBMODULES}
+ENV_VAR = _alias.ENV_VAR
 
 
 def python(
@@ -65,6 +68,15 @@ def python(
 def checked(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+def environment(variable: str | None = None, **more: str) -> dict[str, str]:
+    """This process's environment with ANYIO_BRIDGE_AS_ASGIREF set to
+    *variable*, or without it, and the *more* variables set."""
+    env = {name: value for name, value in os.environ.items() if name != ENV_VAR}
+    if variable is not None:
+        env[ENV_VAR] = variable
+    return {**env, **more}
 
 
 def docs_blocks(language: str) -> list[str]:
@@ -94,7 +106,9 @@ def tables_without_asgiref() -> tuple[dict[str, Any], list[Any]]:
 
 def test_install_maps_every_module() -> None:
     modules, meta_path = tables_without_asgiref()
-    package = _alias._install(modules, meta_path)
+    environ: dict[str, str] = {}
+    package = _alias._install(modules, meta_path, environ)
+    assert environ == {"ANYIO_BRIDGE_AS_ASGIREF": "1"}  # for child processes
     assert modules["asgiref"] is package
     assert package.__name__ == "asgiref"
     assert package.__version__ == _alias.ASGIREF_VERSION == "3.13.0"
@@ -119,28 +133,45 @@ def test_install_maps_every_module() -> None:
 
 def test_install_again_changes_nothing() -> None:
     modules, meta_path = tables_without_asgiref()
-    package = _alias._install(modules, meta_path)
+    package = _alias._install(modules, meta_path, {})
     before = (dict(modules), list(meta_path))
-    assert _alias._install(modules, meta_path) is package
+    assert _alias._install(modules, meta_path, {}) is package
     assert (dict(modules), list(meta_path)) == before
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(None, "1"), ("", "1"), ("1", "1"), ("yes", "1"), ("0", "0")],
+)
+def test_install_sets_the_variable_for_child_processes(
+    before: str | None, after: str
+) -> None:
+    """To 1, which child processes inherit; a 0 stays, to keep them without."""
+    modules, meta_path = tables_without_asgiref()
+    environ = {} if before is None else {ENV_VAR: before}
+    _alias._install(modules, meta_path, environ)
+    assert environ == {ENV_VAR: after}
+    environ.pop(ENV_VAR)
+    _alias._install(modules, meta_path, environ)  # installing again, too
+    assert environ == {ENV_VAR: "1"}
 
 
 def test_install_again_puts_back_what_was_removed() -> None:
     modules, meta_path = tables_without_asgiref()
-    package = _alias._install(modules, meta_path)
+    package = _alias._install(modules, meta_path, {})
     del modules["asgiref.sync"]
     meta_path.clear()
-    assert _alias._install(modules, meta_path) is package
+    assert _alias._install(modules, meta_path, {}) is package
     assert modules["asgiref.sync"] is anyio_bridge.sync
     (finder,) = meta_path
     assert package.__loader__ is finder
 
 
 def test_the_real_asgiref_blocks_the_install() -> None:
-    modules, meta_path = dict(sys.modules), list[Any]()
+    modules, meta_path, environ = dict(sys.modules), list[Any](), dict[str, str]()
     with pytest.raises(_alias.AsgirefAlreadyImportedError) as caught:
-        _alias._install(modules, meta_path)
-    assert (modules, meta_path) == (dict(sys.modules), [])
+        _alias._install(modules, meta_path, environ)
+    assert (modules, meta_path, environ) == (dict(sys.modules), [], {})
     error = caught.value
     assert {"asgiref", "asgiref.local", "asgiref.sync"} <= set(error.modules)
     assert list(error.modules) == sorted(error.modules)
@@ -168,11 +199,11 @@ def test_the_real_asgiref_blocks_the_install() -> None:
 )
 def test_any_module_not_ours_blocks_the_install(name: str, module: Any) -> None:
     modules, meta_path = tables_without_asgiref()
-    _alias._install(modules, meta_path)
+    _alias._install(modules, meta_path, {})
     modules[name] = module
     before = (dict(modules), list(meta_path))
     with pytest.raises(_alias.AsgirefAlreadyImportedError) as caught:
-        _alias._install(modules, meta_path)
+        _alias._install(modules, meta_path, {})
     assert caught.value.modules == (name,)
     assert caught.value.location is None
     assert "already; sys.modules has " in str(caught.value)
@@ -183,15 +214,18 @@ def test_a_blocked_asgiref_blocks_the_install() -> None:
     modules, meta_path = tables_without_asgiref()
     modules["asgiref"] = None
     with pytest.raises(_alias.AsgirefAlreadyImportedError) as caught:
-        _alias._install(modules, meta_path)
+        _alias._install(modules, meta_path, {})
     assert caught.value.modules == ("asgiref",)
 
 
 def test_install_here_raises_and_changes_nothing() -> None:
     modules, meta_path = dict(sys.modules), list(sys.meta_path)
+    environ = dict(os.environ)
     with pytest.raises(anyio_bridge.AsgirefAlreadyImportedError):
         anyio_bridge.install_as_asgiref()
     assert (dict(sys.modules), sys.meta_path) == (modules, meta_path)
+    assert dict(os.environ) == environ
+    assert "ANYIO_BRIDGE_AS_ASGIREF" not in environ
 
 
 def test_importing_the_module_here_raises_and_changes_nothing() -> None:
@@ -248,7 +282,7 @@ def test_import_anyio_bridge_imports_no_more_for_it() -> None:
 @pytest.fixture
 def finder() -> _alias._AsgirefFinder:
     modules, meta_path = tables_without_asgiref()
-    _alias._install(modules, meta_path)
+    _alias._install(modules, meta_path, {})
     (finder,) = meta_path
     assert isinstance(finder, _alias._AsgirefFinder)
     return finder
@@ -779,8 +813,10 @@ def pytest_project(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[
     project.mkdir()
     (project / "test_user.py").write_text(USER_TEST)
 
-    def run(*args: str, with_plugin: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PYTHONPATH": str(site) if with_plugin else ""}
+    def run(
+        *args: str, with_plugin: bool = True, variable: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = environment(variable, PYTHONPATH=str(site) if with_plugin else "")
         if not (project / "pyproject.toml").exists():
             (project / "pytest.ini").write_text("[pytest]\n")
         return python(
@@ -1199,6 +1235,490 @@ def test_docs_asgi_application_on_hypercorn_trio(
     assert "Traceback" not in err
 
 
+# --- child processes: ANYIO_BRIDGE_AS_ASGIREF and anyio_bridge_as_asgiref.pth ------
+
+#: The .pth file's finder, as sys.meta_path shows it.
+PTH_FINDER = "<class 'anyio_bridge_as_asgiref.pth.AnyioBridgeAsAsgiref'>"
+
+#: What a child process reports: what it had when it started, then what
+#: importing asgiref gave it.
+REPORT_ASGIREF = """
+import json, os, sys
+
+at_start = sorted(name for name in sys.modules if name.startswith(("anyio", "asgiref")))
+finders = [repr(finder) for finder in sys.meta_path]
+import asgiref, asgiref.sync
+
+print(json.dumps({
+    "at_start": at_start,
+    "finders": finders,
+    "alias_of": getattr(asgiref, "__alias_of__", None),
+    "sync": asgiref.sync.__name__,
+    "file": getattr(asgiref, "__file__", None),
+    "variable": os.environ.get("ANYIO_BRIDGE_AS_ASGIREF"),
+    "pid": os.getpid(),
+}))
+"""
+
+
+def check_child(report: dict[str, Any], *, aliased: bool) -> None:
+    if aliased:
+        assert report["alias_of"] == "anyio_bridge"
+        assert report["sync"] == "anyio_bridge.sync"
+        assert report["file"] is None
+    else:
+        assert report["alias_of"] is None
+        assert report["sync"] == "asgiref.sync"
+        assert report["file"] == asgiref.__file__
+
+
+def child_report(
+    variable: str | None, cwd: Path | None = None
+) -> tuple[dict[str, Any], str]:
+    """REPORT_ASGIREF from a child started with ANYIO_BRIDGE_AS_ASGIREF set to
+    *variable* (or without it); and what it wrote on stderr."""
+    result = python("-c", REPORT_ASGIREF, cwd=cwd, env=environment(variable))
+    return json.loads(checked(result)), result.stderr
+
+
+def test_pth_file_is_generated_from_the_code() -> None:
+    """anyio_bridge_as_asgiref.pth is _alias._pth_file_text(), and packaged."""
+    text = (REPO / _alias.PTH_FILE).read_text()
+    assert text == _alias._pth_file_text(), (
+        f"regenerate {_alias.PTH_FILE}: python -c 'from anyio_bridge._alias import "
+        f'*; open("{_alias.PTH_FILE}", "w").write(_pth_file_text())\''
+    )
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        'import os; os.environ.get("ANYIO_BRIDGE_AS_ASGIREF", "") not in ("", "0") '
+        "and exec('import os, sys\\n"
+    )
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert f'"{_alias.PTH_FILE}" = "{_alias.PTH_FILE}"' in pyproject  # the wheel
+    assert f'    "{_alias.PTH_FILE}",\n' in pyproject  # the sdist
+
+
+@pytest.fixture(scope="module")
+def installed_pth() -> Path:
+    """The .pth file in this environment's site-packages: the project's own."""
+    import sysconfig
+
+    installed = Path(sysconfig.get_path("purelib")) / _alias.PTH_FILE
+    assert installed.is_file(), (
+        f"{installed} is missing: anyio-bridge was installed before it shipped "
+        "the file; install it again (pip install -e .)"
+    )
+    assert installed.read_text() == _alias._pth_file_text(), (
+        f"{installed} is not the project's {_alias.PTH_FILE}: install "
+        "anyio-bridge again (pip install -e .)"
+    )
+    return installed
+
+
+@pytest.mark.usefixtures("installed_pth")
+@pytest.mark.parametrize("variable", [None, "", "0"])
+def test_pth_file_is_inert_without_the_variable(variable: str | None) -> None:
+    report, err = child_report(variable)
+    assert report["at_start"] == []
+    assert PTH_FINDER not in report["finders"]
+    check_child(report, aliased=False)
+    assert err == ""
+
+
+@pytest.mark.usefixtures("installed_pth")
+def test_the_variable_installs_the_alias_at_the_first_import() -> None:
+    """Nothing is imported at startup; once is enough, though a virtual
+    environment's .pth files are read twice."""
+    report, err = child_report("1")
+    assert report["at_start"] == []
+    assert report["finders"].count(PTH_FINDER) == 1
+    check_child(report, aliased=True)
+    assert report["variable"] == "1"
+    assert err == ""
+    # Everything CHECK_ALIAS checks, with no install of its own.
+    result = python("-c", CHECK_ALIAS, env=environment("1"))
+    assert checked(result) == "alias ok\n"
+    assert result.stderr == ""
+
+
+@pytest.mark.usefixtures("installed_pth")
+def test_the_variable_with_a_value_it_does_not_know() -> None:
+    report, err = child_report("yes")
+    check_child(report, aliased=False)
+    assert err == (
+        "anyio-bridge: ANYIO_BRIDGE_AS_ASGIREF='yes' is neither 1 nor 0, so asgiref "
+        "is not aliased in this process\n"
+    )
+
+
+@pytest.mark.usefixtures("installed_pth")
+def test_the_variable_with_an_anyio_bridge_that_cannot_be_imported(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "anyio_bridge").mkdir()
+    (tmp_path / "anyio_bridge" / "__init__.py").write_text(
+        "raise ImportError('broken on purpose')\n"
+    )
+    report, err = child_report("1", cwd=tmp_path)  # first on sys.path (-c)
+    check_child(report, aliased=False)
+    assert err == (
+        "anyio-bridge: ANYIO_BRIDGE_AS_ASGIREF is set, but importing anyio_bridge "
+        "failed (ImportError('broken on purpose')), so asgiref is not aliased in "
+        "this process\n"
+    )
+
+
+READ_PTH_AFTER_ASGIREF = """
+import os, site, sys
+
+import asgiref.sync
+
+os.environ["ANYIO_BRIDGE_AS_ASGIREF"] = "1"
+site.addsitedir(sys.argv[1])
+site.addsitedir(sys.argv[1])  # as Python does in a virtual environment
+print(sys.modules["asgiref.sync"].__name__)
+"""
+
+
+def test_the_variable_after_the_real_asgiref_was_imported(
+    installed_pth: Path, tmp_path: Path
+) -> None:
+    """As when a .pth file that is read before this one imports asgiref."""
+    (tmp_path / installed_pth.name).write_text(installed_pth.read_text())
+    result = python("-c", READ_PTH_AFTER_ASGIREF, str(tmp_path), env=environment())
+    assert checked(result) == "asgiref.sync\n"
+    assert result.stderr == (
+        "anyio-bridge: ANYIO_BRIDGE_AS_ASGIREF=1, but the real asgiref (from "
+        f"{asgiref.__file__}) was imported before anyio_bridge_as_asgiref.pth ran "
+        "(sys.modules has asgiref, asgiref.current_thread_executor, asgiref.local, "
+        "asgiref.sync), so asgiref is not aliased in this process\n"
+    )
+
+
+#: Imports asgiref at its top, as asgiref's own tests do, so that a spawned
+#: child imports it again when it imports the program; reports asgiref in
+#: the program and in a child started with each method given.
+MULTIPROCESSING = """
+import json
+import multiprocessing
+import os
+import sys
+
+import asgiref.sync
+
+
+def report():
+    return {
+        "sync": asgiref.sync.__name__,
+        "variable": os.environ.get("ANYIO_BRIDGE_AS_ASGIREF"),
+        "pid": os.getpid(),
+    }
+
+
+if __name__ == "__main__":
+    reports = {"parent": report()}
+    for method in sys.argv[1:]:
+        with multiprocessing.get_context(method).Pool(1) as pool:
+            reports[method] = pool.apply(report)
+    print(json.dumps(reports))
+"""
+
+
+@pytest.mark.usefixtures("installed_pth")
+@pytest.mark.parametrize(
+    ("method", "variable", "aliased"),
+    [
+        ("spawn", None, True),
+        ("forkserver", None, True),
+        ("spawn", "0", False),  # started with 0: its children are left alone
+    ],
+)
+def test_multiprocessing_children_get_the_alias(
+    tmp_path: Path, method: str, variable: str | None, aliased: bool
+) -> None:
+    if method not in multiprocessing.get_all_start_methods():  # pragma: no cover
+        pytest.skip(f"no {method} start method here")
+    (tmp_path / "program.py").write_text(MULTIPROCESSING)
+    result = python(
+        "-m",
+        "anyio_bridge.as_asgiref",
+        "program.py",
+        method,
+        cwd=tmp_path,
+        env=environment(variable),
+    )
+    reports = json.loads(checked(result))
+    assert reports["parent"]["sync"] == "anyio_bridge.sync"
+    assert reports["parent"]["variable"] == ("1" if variable is None else variable)
+    child = reports[method]
+    assert child["pid"] != reports["parent"]["pid"]
+    assert child["sync"] == ("anyio_bridge.sync" if aliased else "asgiref.sync")
+    assert result.stderr == ""
+
+
+#: Installs the alias, then reports a child started with the environment it
+#: inherits, with the variable removed, and with it set to 0.
+SUBPROCESSES = """
+import anyio_bridge.as_asgiref
+
+import json
+import os
+import subprocess
+import sys
+
+
+def child(env):
+    command = [sys.executable, "-c", sys.argv[1]]
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert result.returncode == 0 and not result.stderr, result
+    return json.loads(result.stdout)
+
+
+removed = {k: v for k, v in os.environ.items() if k != "ANYIO_BRIDGE_AS_ASGIREF"}
+print(json.dumps({
+    "inherited": child(None),
+    "removed": child(removed),
+    "zero": child({**os.environ, "ANYIO_BRIDGE_AS_ASGIREF": "0"}),
+}))
+"""
+
+
+@pytest.mark.usefixtures("installed_pth")
+def test_subprocesses_get_the_alias_unless_the_variable_says_otherwise() -> None:
+    reports = json.loads(
+        checked(python("-c", SUBPROCESSES, REPORT_ASGIREF, env=environment()))
+    )
+    check_child(reports["inherited"], aliased=True)
+    assert reports["inherited"]["variable"] == "1"
+    for name in ("removed", "zero"):
+        check_child(reports[name], aliased=False)
+        assert PTH_FINDER not in reports[name]["finders"]
+
+
+@pytest.mark.usefixtures("installed_pth")
+def test_front_doors_in_a_process_started_with_the_variable(programs: Path) -> None:
+    """They install the alias as usual, and the finder never has to."""
+    env = environment("1")
+    result = python(
+        "-W",
+        "error",
+        "-m",
+        "anyio_bridge.as_asgiref",
+        "sub/probe.py",
+        cwd=programs,
+        env=env,
+    )
+    assert json.loads(checked(result))["asgiref.sync"] == "anyio_bridge.sync"
+    assert result.stderr == ""
+    code = "import anyio_bridge.as_asgiref, asgiref.sync; print(asgiref.sync.__name__)"
+    result = python("-W", "error", "-c", code, env=env)
+    assert (checked(result), result.stderr) == ("anyio_bridge.sync\n", "")
+
+
+@pytest.mark.usefixtures("installed_pth")
+@pytest.mark.parametrize(
+    ("args", "variable"),
+    [((), "1"), (("-p", "anyio_bridge.as_asgiref"), "1")],
+    ids=["variable", "variable-and-plugin"],
+)
+def test_pytest_started_with_the_variable(
+    pytest_project: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+    args: tuple[str, ...],
+    variable: str,
+) -> None:
+    """As pytest-xdist's workers are: anyio is not imported before pytest marks
+    it for assertion rewriting (which warns, an error here), and a plugin
+    installed as a package that imports asgiref gets the alias."""
+    (tmp_path / "project" / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n'
+    )
+    result = pytest_project(*args, variable=variable)
+    assert "1 passed" in checked(result)
+    assert "Warning" not in result.stdout + result.stderr
+
+
+PLAIN_MANAGE_PY = """
+import os
+import sys
+
+from django.core.management import execute_from_command_line
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    execute_from_command_line(sys.argv)
+"""
+
+
+@pytest.mark.usefixtures("installed_pth")
+def test_runserver_reloader_child_gets_the_alias(django_project: Path) -> None:
+    """python -m anyio_bridge.as_asgiref manage.py runserver, manage.py as
+    Django writes it: the reloader's child process, which serves, has the
+    alias."""
+    (django_project / "plain_manage.py").write_text(PLAIN_MANAGE_PY)
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "anyio_bridge.as_asgiref", "plain_manage.py"]
+    process = subprocess.Popen(
+        [*command, "runserver", f"127.0.0.1:{port}"],
+        cwd=django_project,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # Ctrl-C goes to the reloader and its child
+    )
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/report", timeout=WAIT)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "runserver did not answer"
+                time.sleep(0.2)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=WAIT)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    check_report(report, aliased=True)
+    assert report["pid"] != process.pid  # served by the reloader's child
+    assert "Traceback" not in err
+
+
+# --- the .pth file's finder, in this process ------------------------------------
+
+
+@pytest.fixture
+def installed_package(monkeypatch: pytest.MonkeyPatch) -> list[types.ModuleType]:
+    """install_as_asgiref() installs on tables of its own: the packages it
+    returned."""
+    modules, meta_path = tables_without_asgiref()
+    installed: list[types.ModuleType] = []
+
+    def install() -> types.ModuleType:
+        installed.append(_alias._install(modules, meta_path, {}))
+        return installed[-1]
+
+    monkeypatch.setattr(_alias, "install_as_asgiref", install)
+    return installed
+
+
+@pytest.mark.parametrize("name", ["asgiref", "asgiref.sync"])
+def test_first_import_installs_and_finds(
+    installed_package: list[types.ModuleType],
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+) -> None:
+    spec = _alias._install_at_first_import("1", name)
+    (package,) = installed_package
+    assert spec is not None
+    assert spec.name == name
+    assert spec.loader is package.__loader__
+    own_spec = anyio_bridge.sync.__spec__
+    try:  # as the import system goes on
+        module = importlib.util.module_from_spec(spec)
+    finally:
+        anyio_bridge.sync.__spec__ = own_spec
+    assert module is (package if name == "asgiref" else anyio_bridge.sync)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_first_import_with_a_name_asgiref_has_not(
+    installed_package: list[types.ModuleType],
+) -> None:
+    with pytest.raises(ModuleNotFoundError, match="anyio-bridge's stand-in"):
+        _alias._install_at_first_import("1", "asgiref.nope")
+
+
+def test_first_import_with_a_value_it_does_not_know(
+    installed_package: list[types.ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _alias._install_at_first_import("true", "asgiref") is None
+    assert installed_package == []
+    assert capsys.readouterr() == (
+        "",
+        "anyio-bridge: ANYIO_BRIDGE_AS_ASGIREF='true' is neither 1 nor 0, so "
+        "asgiref is not aliased in this process\n",
+    )
+
+
+def test_first_import_after_the_real_asgiref_here(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """This process has the real asgiref: installing fails, and changes nothing."""
+    modules, meta_path = dict(sys.modules), list(sys.meta_path)
+    environ = dict(os.environ)
+    assert _alias._install_at_first_import("1", "asgiref") is None
+    assert (dict(sys.modules), sys.meta_path) == (modules, meta_path)
+    assert dict(os.environ) == environ
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(
+        "anyio-bridge: ANYIO_BRIDGE_AS_ASGIREF=1, but the real asgiref (from "
+        f"{asgiref.__file__}) was imported before anyio_bridge_as_asgiref.pth ran "
+        "(sys.modules has asgiref, "
+    )
+    assert err.endswith(", so asgiref is not aliased in this process\n")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (
+            _alias.AsgirefAlreadyImportedError(["asgiref"]),
+            "the real asgiref was imported before anyio_bridge_as_asgiref.pth ran "
+            "(sys.modules has asgiref)",
+        ),
+        (
+            ImportError("No module named 'anyio'\n  (and more)"),
+            "installing anyio-bridge as asgiref failed (ImportError: No module "
+            "named 'anyio' (and more))",
+        ),
+    ],
+)
+def test_first_import_reports_a_failed_install_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    error: Exception,
+    message: str,
+) -> None:
+    def install() -> None:
+        raise error
+
+    monkeypatch.setattr(_alias, "install_as_asgiref", install)
+    assert _alias._install_at_first_import("1", "asgiref") is None
+    assert capsys.readouterr() == (
+        "",
+        f"anyio-bridge: ANYIO_BRIDGE_AS_ASGIREF=1, but {message}, so asgiref is "
+        "not aliased in this process\n",
+    )
+
+
+def test_docs_startup_message_is_the_real_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (shown,) = [
+        code for code in docs_blocks("text") if code.startswith("anyio-bridge:")
+    ]
+    error = anyio_bridge.AsgirefAlreadyImportedError(
+        ["asgiref", "asgiref.current_thread_executor", "asgiref.local", "asgiref.sync"],
+        ".../site-packages/asgiref/__init__.py",
+    )
+
+    def install() -> None:
+        raise error
+
+    monkeypatch.setattr(_alias, "install_as_asgiref", install)
+    _alias._install_at_first_import("1", "asgiref")
+    assert capsys.readouterr().err == shown
+
+
 # --- the rest of the docs page -------------------------------------------------
 
 
@@ -1206,10 +1726,13 @@ def test_docs_programs_run() -> None:
     """Each Python block that is not a file of a project runs as a program."""
     files = ("# manage.py\n", "# mysite/", "# myapp/")
     programs = [code for code in docs_blocks("python") if not code.startswith(files)]
-    assert len(programs) == 2
+    assert len(programs) == 3
     for code in programs:
         checked(python("-c", code))
     assert checked(python("-c", programs[1])).startswith("ran in 'anyio_bridge ")
+    # The child that the variable keeps without the alias, in an aliased process.
+    aliased = "import anyio_bridge.as_asgiref\n" + programs[2]
+    assert checked(python("-c", aliased)) == "the real asgiref\n"
 
 
 def test_docs_error_message_is_the_real_one() -> None:
