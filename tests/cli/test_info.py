@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from anyio_bridge import __version__
-from anyio_bridge.__main__ import available_backends, main
+from anyio_bridge.__main__ import main
+from anyio_bridge._cli.command import available_backends
 
 
 def test_info_lists_version_and_backends(capsys: pytest.CaptureFixture[str]) -> None:
@@ -24,7 +25,7 @@ def test_missing_backend_says_how_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(
-        "anyio_bridge.__main__.available_backends",
+        "anyio_bridge._cli.command.available_backends",
         lambda: {"asyncio": True, "trio": False},
     )
     main([])
@@ -57,3 +58,11 @@ def test_runs_as_module() -> None:
         timeout=60,
     )
     assert result.stdout.startswith(f"anyio-bridge {__version__}")
+
+
+def test_console_script_entry_point() -> None:
+    """pyproject.toml's anyio-bridge script, anyio_bridge.__main__:main, is the
+    command line."""
+    import anyio_bridge._cli
+
+    assert main is anyio_bridge._cli.main
