@@ -136,7 +136,7 @@ def test_user_project_runs_on_both_backends(pytester: pytest.Pytester) -> None:
 
 def test_docs_recipes_run(pytester: pytest.Pytester) -> None:
     """docs/testing.md's conftest.py and test module recipes, put together."""
-    page = (Path(__file__).parent.parent / "docs" / "testing.md").read_text()
+    page = (Path(__file__).parents[2] / "docs" / "testing.md").read_text()
     blocks = re.findall(r"^```python\n(.*?)^```$", page, re.DOTALL | re.MULTILINE)
     conftests = [block for block in blocks if block.startswith("# conftest.py")]
     tests = [block for block in blocks if block.startswith("# test_")]
@@ -149,3 +149,63 @@ def test_docs_recipes_run(pytester: pytest.Pytester) -> None:
     )
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*[[]asyncio[]] PASSED*", "*[[]trio[]] PASSED*"])
+
+
+# -- the two names of the plugin module ------------------------------------------
+
+FIXTURE_USER = """
+import pytest
+
+from anyio_bridge.testing import http_scope
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+async def app(scope, receive, send):
+    await send({"type": "done"})
+
+
+async def test_fixture(asgi_communicator, request):
+    communicator = await asgi_communicator(app, http_scope())
+    assert (await communicator.receive_output())["type"] == "done"
+    # One definition of the fixture, from the module pytest loaded.
+    manager = request._fixturemanager
+    definitions = manager.getfixturedefs("asgi_communicator", request.node)
+    assert len(definitions) == 1
+    print("DEFINED IN", definitions[0].func.__module__)
+"""
+
+
+@pytest.mark.parametrize(
+    "plugin", ["anyio_bridge.pytest_plugin", "anyio_bridge.testing.pytest_plugin"]
+)
+def test_plugin_loads_under_either_name(pytester: pytest.Pytester, plugin: str) -> None:
+    """``-p anyio_bridge.pytest_plugin`` (documented) re-exports the plugin of
+    ``anyio_bridge.testing``; either name registers the fixture once."""
+    pytester.makepyfile(test_user=FIXTURE_USER)
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "anyio",
+        "-p",
+        plugin,
+        "-p",
+        "no:pytest_cov",
+        "-p",
+        "no:cacheprovider",
+        "-s",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*DEFINED IN anyio_bridge.testing.pytest_plugin*"])
+
+
+def test_plugin_module_is_a_front_door() -> None:
+    import anyio_bridge.pytest_plugin
+    import anyio_bridge.testing.pytest_plugin as plugin
+
+    for name in anyio_bridge.pytest_plugin.__all__:
+        assert getattr(anyio_bridge.pytest_plugin, name) is getattr(plugin, name)
