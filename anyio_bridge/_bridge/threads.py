@@ -10,7 +10,9 @@ Two kinds of long-lived thread exist in the package, both documented in
   :func:`~anyio_bridge.sync.async_to_sync` runs coroutines when called from
   plain synchronous code.
 
-Work items are objects with a ``run()`` method that never raises.
+Work items are objects with a ``run()`` method that never raises.  Creating
+a :class:`LoopThread` raises what starting its loop raised (e.g.
+:exc:`LookupError` for an unknown backend); nothing else here raises.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from typing import Protocol
 
 import anyio
 
-from ._backends import Loop, TaskStarter, current_loop
+from .._backends import Loop, TaskStarter, current_loop
+
+__all__ = ["STOP", "LoopThread", "SyncThread", "WorkItem"]
 
 
 class WorkItem(Protocol):

@@ -19,7 +19,6 @@ import pytest
 
 from anyio_bridge import (
     SyncToAsync,
-    ThreadSensitiveContext,
     async_to_sync,
     iscoroutinefunction,
     sync_to_async,
@@ -213,92 +212,6 @@ async def test_nested_three_levels_deep() -> None:
 
     assert await sync_to_async(level)(3) == 3
     assert len(set(seen)) == 1
-
-
-async def test_thread_sensitive_context_gets_its_own_thread() -> None:
-    shared = await sync_to_async(current_thread)()
-    async with ThreadSensitiveContext() as ctx:
-        first = await sync_to_async(current_thread)()
-        # Re-entrant: an inner context changes nothing.
-        async with ThreadSensitiveContext():
-            inner = await sync_to_async(current_thread)()
-        second = await sync_to_async(current_thread)()
-        assert isinstance(ctx, ThreadSensitiveContext)
-    assert first is inner is second
-    assert first is not shared
-    # The context's thread ends on exit.
-    assert not first.is_alive()
-    assert await sync_to_async(current_thread)() is shared
-
-
-async def test_separate_contexts_run_in_parallel() -> None:
-    """Two requests each in a ThreadSensitiveContext don't serialise."""
-    barrier = threading.Barrier(2, timeout=10)
-
-    async def request() -> threading.Thread:
-        async with ThreadSensitiveContext():
-            await sync_to_async(barrier.wait)()
-            return await sync_to_async(current_thread)()
-
-    results: list[threading.Thread] = []
-
-    async def run() -> None:
-        results.append(await request())
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run)
-        tg.start_soon(run)
-    assert results[0] is not results[1]
-
-
-async def test_unused_thread_sensitive_context_starts_no_thread() -> None:
-    before = threading.active_count()
-    async with ThreadSensitiveContext():
-        assert threading.active_count() == before
-
-
-async def test_task_outliving_its_context_falls_back_to_shared_thread() -> None:
-    shared = await sync_to_async(current_thread)()
-    release = anyio.Event()
-    result: list[threading.Thread] = []
-
-    async def late_call() -> None:
-        await release.wait()
-        result.append(await sync_to_async(current_thread)())
-
-    async with anyio.create_task_group() as tg:
-        async with ThreadSensitiveContext():
-            tg.start_soon(late_call)
-            await sync_to_async(current_thread)()
-        release.set()
-    assert result == [shared]
-
-
-async def test_leaving_context_while_its_thread_waits_on_the_loop() -> None:
-    """Leaving never waits for a thread that is itself waiting on the loop."""
-    proceed = anyio.Event()
-    entered = threading.Event()
-
-    def blocker() -> str:
-        async def wait_for_exit() -> str:
-            entered.set()
-            await proceed.wait()
-            return "done"
-
-        return async_to_sync(wait_for_exit)()
-
-    async with anyio.create_task_group() as tg:
-        results: list[str] = []
-
-        async def run_blocker() -> None:
-            results.append(await sync_to_async(blocker)())
-
-        async with ThreadSensitiveContext():
-            tg.start_soon(run_blocker)
-            await anyio.to_thread.run_sync(entered.wait)
-        # Reached only because leaving did not wait for the blocked thread.
-        proceed.set()
-    assert results == ["done"]
 
 
 async def test_deadlock_is_reported_not_hung() -> None:

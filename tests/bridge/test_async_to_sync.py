@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import os
@@ -16,7 +15,6 @@ import pytest
 import sniffio
 
 from anyio_bridge import (
-    AsyncSingleThreadContext,
     AsyncToSync,
     async_to_sync,
     sync_to_async,
@@ -219,41 +217,6 @@ def test_force_new_loop_at_top_level_gives_a_fresh_loop() -> None:
     assert fresh_one[0] is not shared[0]
     assert fresh_two[2] == "trio"
     assert not fresh_one[1].is_alive()
-
-
-def test_async_single_thread_context() -> None:
-    leftover_cancelled = threading.Event()
-    background_tasks: set[asyncio.Task[None]] = set()
-
-    async def leave_task_behind() -> None:
-        async def background() -> None:
-            try:
-                await anyio.sleep_forever()
-            finally:
-                leftover_cancelled.set()
-
-        # A task nobody waits for: the context's loop owns it until it closes.
-        background_tasks.add(asyncio.get_running_loop().create_task(background()))
-
-    shared = async_to_sync(loop_identity)()
-    with AsyncSingleThreadContext() as ctx:
-        one = async_to_sync(loop_identity)()
-        with AsyncSingleThreadContext():  # re-entrant
-            two = async_to_sync(loop_identity)()
-        async_to_sync(leave_task_behind)()
-        assert isinstance(ctx, AsyncSingleThreadContext)
-        assert not leftover_cancelled.is_set()
-    assert one == two
-    assert one[0] is not shared[0]
-    assert leftover_cancelled.is_set()
-    assert not one[1].is_alive()
-
-
-def test_unused_single_thread_context_starts_nothing() -> None:
-    before = threading.active_count()
-    with AsyncSingleThreadContext():
-        pass
-    assert threading.active_count() == before
 
 
 def test_unknown_backend_is_reported() -> None:

@@ -1,0 +1,157 @@
+"""The backend layer (anyio_bridge._backends): Loop, Waiter, thread claims and
+trio's task runners.  Private names: their behaviour cannot be reached
+deterministically through the public entry points."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import Context
+
+import anyio
+import anyio.from_thread
+import pytest
+
+from anyio_bridge import (
+    AsyncSingleThreadContext,
+    _backends,
+    async_to_sync,
+    sync_to_async,
+)
+from anyio_bridge._backends._trio import TaskRunners
+
+# -- Loop and Waiter -------------------------------------------------------------
+
+
+def test_loop_reports_when_it_is_gone(anyio_backend: str) -> None:
+    loops: list[_backends.Loop] = []
+
+    async def main() -> None:
+        loop = _backends.current_loop()
+        assert loop is _backends.current_loop()  # cached per loop
+        assert loop.is_alive()
+        loops.append(loop)
+
+    anyio.run(main, backend=anyio_backend)
+    assert not loops[0].is_alive()
+    assert not loops[0].call_soon_threadsafe(print)
+
+
+def test_current_loop_outside_a_loop() -> None:
+    with pytest.raises(anyio.NoEventLoopError):
+        _backends.current_loop()
+
+
+@pytest.mark.anyio
+async def test_waiter_woken_before_the_wait() -> None:
+    waiter = _backends.current_loop().new_waiter()
+    waiter._set()  # what wake() schedules on the loop thread
+    with anyio.fail_after(5):
+        await waiter.wait()
+
+
+@pytest.mark.anyio
+async def test_waiter_woken_from_another_thread() -> None:
+    waiter = _backends.current_loop().new_waiter()
+    thread = threading.Thread(target=waiter.wake)
+    thread.start()
+    with anyio.fail_after(5):
+        await waiter.wait()
+    thread.join()
+
+
+@pytest.mark.anyio
+async def test_waiter_can_wait_again_after_a_cancelled_wait() -> None:
+    waiter = _backends.current_loop().new_waiter()
+    with anyio.move_on_after(0) as scope:
+        await waiter.wait()
+    assert scope.cancelled_caught
+    waiter.wake()
+    with anyio.fail_after(5):
+        await waiter.wait()
+
+
+@pytest.mark.anyio
+async def test_waiter_woken_while_no_one_waits_after_a_cancelled_wait() -> None:
+    waiter = _backends.current_loop().new_waiter()
+    with anyio.move_on_after(0) as scope:
+        await waiter.wait()
+    assert scope.cancelled_caught
+    waiter._set()  # the wake-up lands between the two waits
+    with anyio.fail_after(5):
+        await waiter.wait()
+    assert waiter.done
+
+
+def test_waiter_wake_after_the_loop_is_gone(anyio_backend: str) -> None:
+    waiters: list[_backends.Waiter] = []
+
+    async def main() -> None:
+        waiters.append(_backends.current_loop().new_waiter())
+
+    anyio.run(main, backend=anyio_backend)
+    assert not waiters[0].wake()
+
+
+# -- thread claims ------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_forgetting_claims_detaches_the_thread() -> None:
+    def body() -> tuple[bool, bool]:
+        before = _backends.foreign_worker_loop() is not None
+        _backends.forget_thread_claims()
+        after = _backends.foreign_worker_loop() is not None
+        with pytest.raises(anyio.NoEventLoopError):
+            anyio.from_thread.run_sync(int)
+        return before, after
+
+    assert await sync_to_async(body)() == (True, False)
+    # The next call claims the thread afresh.
+    assert await sync_to_async(anyio.from_thread.run_sync)(int) == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_trio_to_thread_worker_reaches_its_loop() -> None:
+    import trio
+
+    async def where() -> threading.Thread:
+        return threading.current_thread()
+
+    thread = await trio.to_thread.run_sync(async_to_sync(where))
+    assert thread is threading.current_thread()
+
+
+# -- trio's task runners ------------------------------------------------------------
+
+
+def test_trio_loop_thread_keeps_a_bounded_number_of_runner_tasks() -> None:
+    pytest.importorskip("trio")
+    callers = TaskRunners.MAX_IDLE + 2
+    barrier = threading.Barrier(callers, timeout=10)
+
+    async def together(n: int) -> int:
+        # All the coroutines are running at once: one task each.
+        await anyio.to_thread.run_sync(barrier.wait)
+        return n
+
+    with AsyncSingleThreadContext() as context:
+        run = async_to_sync(together, backend="trio")
+        # Each caller thread inside the context, so that they share its loop.
+        contexts = [contextvars.copy_context() for _ in range(callers)]
+        with ThreadPoolExecutor(callers) as pool:
+            results = pool.map(Context.run, contexts, [run] * callers, range(callers))
+            assert sorted(results) == list(range(callers))
+        runners = context._loop_thread("trio")._runners
+        assert runners is not None
+
+        async def parked_meanwhile() -> int:
+            # Runs in one of the parked tasks, after the others settled.
+            return len(runners._idle)
+
+        # The extra tasks ended; the others wait, and take the next work.
+        count = async_to_sync(parked_meanwhile, backend="trio")
+        assert count() == TaskRunners.MAX_IDLE - 1
+        assert count() == TaskRunners.MAX_IDLE - 1
