@@ -4,7 +4,7 @@ anyio-bridge is written against anyio's public API.  A few things it needs
 have no public spelling, listed in :data:`NAMES` with what each is for.  Every
 access goes through this module and is guarded: when an upgrade moves a name,
 the package degrades as documented here instead of failing to import, and
-``tests/test_private_names.py`` fails with a message naming the symbol.
+``tests/backends/test_private_names.py`` fails with a message naming the symbol.
 
 Nothing here is imported at module import time except what the package's own
 import needs; a library that is not loaded is never imported from here.
