@@ -3,6 +3,11 @@
 * ``nox -s tests`` runs the test suite on every supported Python that is
   installed (missing interpreters are skipped), ``nox -s tests-3.12`` on one;
   arguments after ``--`` go to pytest.
+* ``nox -s floors`` runs it on the oldest releases anyio-bridge supports
+  (``constraints/floors.txt``: the ``>=`` floors of pyproject.toml, checked by
+  ``constraints/check_floors.py``) on Python 3.10 and 3.13;
+  ``nox -s tests-latest`` on the newest releases of anyio, trio, hypercorn,
+  sniffio and typing_extensions, even in a reused virtualenv.
 * ``nox -s lint``, ``nox -s typecheck`` and ``nox -s docs`` run ruff, mypy and
   pyright, and ``mkdocs build --strict``.
 * ``nox -s bench`` runs ``benchmarks/bench_sync.py`` once per thread
@@ -30,6 +35,39 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (pytest, with coverage) on one Python version."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+#: The packages whose floors pyproject.toml declares (see constraints/).
+FLOORED = ["anyio", "trio", "hypercorn[trio]", "sniffio", "typing_extensions"]
+
+
+@nox.session(python=["3.10", "3.13"])
+def floors(session: nox.Session) -> None:
+    """Run the test suite on the dependency floors (constraints/floors*.txt).
+
+    The first Python is the oldest supported, where typing_extensions is used;
+    the last the newest.  Coverage is off (it is measured by ``tests``);
+    arguments after ``--`` go to pytest.
+    """
+    session.run("python", "constraints/check_floors.py")
+    session.install("-c", "constraints/floors.txt", "-e", ".[test]")
+    # Floors no resolver can place next to the test extra: forced over it.
+    session.install("--no-deps", "-r", "constraints/floors-forced.txt")
+    session.run("python", "-m", "pip", "list")
+    session.run("pytest", "--no-cov", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(name="tests-latest", python=["3.10", "3.13"])
+def tests_latest(session: nox.Session) -> None:
+    """Run the test suite on the newest releases of the floored dependencies.
+
+    Upgrades them even in a reused virtualenv; arguments after ``--`` go to
+    pytest.
+    """
+    session.install("-e", ".[test]")
+    session.install("--upgrade", *FLOORED)
+    session.run("python", "-m", "pip", "list")
+    session.run("pytest", "--no-cov", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session

@@ -28,15 +28,7 @@ def _trio() -> Any:
 
 def in_trio_run() -> bool:
     """Whether this thread runs a trio loop (trio is loaded)."""
-    lowlevel = _trio().lowlevel
-    check = getattr(lowlevel, "in_trio_run", None)
-    if check is not None:
-        return bool(check())
-    try:  # pragma: no cover - trio < 0.27 has no in_trio_run
-        lowlevel.current_trio_token()
-    except RuntimeError:  # pragma: no cover
-        return False
-    return True  # pragma: no cover
+    return bool(_trio().lowlevel.in_trio_run())
 
 
 class TrioBackend:

@@ -4,6 +4,7 @@ a current directory holding it."""
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import signal
 import sys
@@ -71,12 +72,25 @@ api = Api()
 
 @pytest.fixture
 def clean_imports(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Undo the changes importing applications makes to sys.path and sys.modules."""
+    """Undo the changes importing applications makes to sys.path and sys.modules.
+
+    Only the modules imported from directories the test put on sys.path are
+    forgotten: a library a test happened to import first (httpx's internals,
+    say) stays, so that its classes stay the ones other tests catch.
+    """
+    path_before = list(sys.path)
     monkeypatch.setattr(sys, "path", list(sys.path))
     before = set(sys.modules)
     yield
+    added = [
+        os.path.join(os.path.abspath(entry), "")
+        for entry in sys.path
+        if entry not in path_before
+    ]
     for name in set(sys.modules) - before:
-        del sys.modules[name]
+        file = getattr(sys.modules[name], "__file__", None) or ""
+        if any(os.path.abspath(file).startswith(entry) for entry in added):
+            del sys.modules[name]
 
 
 @pytest.fixture
