@@ -16,12 +16,7 @@ The implementation, and how values are bound to threads, is in
 
 from __future__ import annotations
 
-# HOME, bridge_enter and bridge_return (used by anyio_bridge._wsgi) moved to
-# anyio_bridge._bridge.local with Local; shim until the imports are updated.
-from ._bridge.local import HOME as HOME
 from ._bridge.local import Local
-from ._bridge.local import bridge_enter as bridge_enter
-from ._bridge.local import bridge_return as bridge_return
 
 __all__ = ["Local"]
 

@@ -9,8 +9,10 @@ the response streams out with bounded buffering.  See
 
 from __future__ import annotations
 
-from ._wsgi import WsgiToAsgi, WsgiToAsgiInstance
-from ._wsgi_environ import ClientDisconnected, FileWrapper, RequestBodyTooLarge
+from ._wsgi.adapter import WsgiToAsgi
+from ._wsgi.files import FileWrapper
+from ._wsgi.input import ClientDisconnected, RequestBodyTooLarge
+from ._wsgi.instance import WsgiToAsgiInstance
 
 __all__ = [
     "ClientDisconnected",

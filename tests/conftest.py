@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from anyio_bridge import _state
+from anyio_bridge._bridge import state as _state
 
 # The opt-in fixtures for users' test suites (docs/testing.md), and pytester
 # to test them in a nested run.

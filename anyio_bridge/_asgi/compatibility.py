@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias, cast
 
-from .._coroutines import iscoroutinefunction
+from .._bridge.coroutines import iscoroutinefunction
 from .typing import (
     ASGI3Application,
     ASGIApplication,

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .._coroutines import run_in_context
 from . import _private
 from ._base import TaskStarter, Waiter
+from ._context import run_in_context
 
 if TYPE_CHECKING:
     from . import Loop
@@ -158,7 +158,7 @@ class TaskRunners:
     waits.  A loop that runs many short coroutines for other threads keeps up
     to :attr:`MAX_IDLE` tasks that finished one, parked, and hands them the
     next.  Each coroutine runs in the context it was handed with (see
-    :func:`~anyio_bridge._coroutines.run_in_context`) and must not raise, as
+    :func:`~anyio_bridge._backends._context.run_in_context`) and must not raise, as
     for :meth:`Loop.spawn`.  Parked tasks end when the loop's run ends.
     """
 

@@ -1,5 +1,6 @@
 """Coroutine helpers: recognising and marking coroutine functions on every
-supported Python, and running a coroutine in a given context.
+supported Python (and, from :mod:`anyio_bridge._backends`, running a coroutine
+in a given context).
 
 Python 3.12 added `inspect.markcoroutinefunction`; before that the only
 marker was asyncio's private ``_is_coroutine`` attribute, which
@@ -12,22 +13,21 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-import types
-from collections.abc import Awaitable, Callable, Generator
-from contextvars import Context
+from collections.abc import Callable
 from typing import Any, TypeVar
+
+from .._backends._context import run_in_context
 
 __all__ = ["iscoroutinefunction", "markcoroutinefunction", "run_in_context"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_T = TypeVar("_T")
 
 
 def _asyncio_marker() -> object:
     # On Python < 3.12 the only coroutine marker that
-    # asyncio.iscoroutinefunction() honours is the private sentinel
-    # asyncio.coroutines._is_coroutine (see _backends._private).  It is
-    # imported lazily and only on those versions.
+    # asyncio.iscoroutinefunction() honours is a private sentinel of asyncio's
+    # coroutines module (read in _backends._private, like every private name).
+    # It is looked up lazily and only on those versions.
     from .._backends import _private
 
     return _private.asyncio_coroutine_marker()
@@ -76,42 +76,3 @@ def markcoroutinefunction(func: _F) -> _F:
         return inspect.markcoroutinefunction(func)
     func._is_coroutine = _asyncio_marker()  # type: ignore[attr-defined]
     return func
-
-
-@types.coroutine
-def run_in_context(
-    context: Context, factory: Callable[[], Awaitable[_T]]
-) -> Generator[Any, Any, _T]:
-    """Await ``factory()`` from the current task, but in *context*.
-
-    Every step of the awaitable runs inside ``context.run``: its context
-    variables are those of *context*, and what it sets lands there, while the
-    awaiting task keeps its own context.  What the awaitable yields to the
-    event loop, and what the loop sends or throws back (results, cancellation),
-    passes through unchanged, so this works on any event loop.  Used to run an
-    ``async_to_sync`` coroutine in the task that awaits the thread's call,
-    rather than in a new task.
-    """
-    iterator = context.run(_await_iterator, factory)
-    send, throw = iterator.send, iterator.throw
-    message: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            if error is None:
-                yielded = context.run(send, message)
-            else:
-                yielded = context.run(throw, error)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        finally:
-            error = None
-        try:
-            message = yield yielded
-        except BaseException as exc:  # thrown in by the loop, e.g. cancellation
-            error = exc
-            message = None
-
-
-def _await_iterator(factory: Callable[[], Awaitable[Any]]) -> Generator[Any, Any, Any]:
-    return factory().__await__()

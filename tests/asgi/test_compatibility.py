@@ -9,12 +9,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from anyio_bridge._coroutines import iscoroutinefunction, markcoroutinefunction
 from anyio_bridge.compatibility import (
     double_to_single_callable,
     guarantee_single_callable,
     is_double_callable,
 )
+from anyio_bridge.sync import iscoroutinefunction, markcoroutinefunction
 from anyio_bridge.typing import (
     ASGIReceiveCallable,
     ASGIReceiveEvent,

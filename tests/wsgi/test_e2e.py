@@ -1,7 +1,7 @@
 """WsgiToAsgi end to end: real servers on loopback, httpx as the client.
 
 Each test runs against hypercorn's asyncio and trio workers and uvicorn (see
-``tests/servers.py``); the server's event loop runs in a thread of its own,
+``tests/wsgi/servers.py``); the server's event loop runs in a thread of its own,
 so the tests themselves are synchronous.
 """
 

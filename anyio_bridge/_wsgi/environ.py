@@ -1,7 +1,7 @@
-"""Building a PEP 3333 environ from an ASGI HTTP scope, and the streams in it.
+"""Building a PEP 3333 environ from an ASGI HTTP scope; ``wsgi.errors``.
 
 Everything here runs without an event loop: :func:`build_environ` on the loop
-thread, the streams in the worker thread that runs the application.
+thread, the error stream in the worker thread that runs the application.
 """
 
 from __future__ import annotations
@@ -9,36 +9,14 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, BinaryIO
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-__all__ = [
-    "ERRORS",
-    "ClientDisconnected",
-    "DuplicateHeadersError",
-    "FileWrapper",
-    "InputStream",
-    "RequestBodyTooLarge",
-    "build_environ",
-]
+from .files import FileWrapper
+
+__all__ = ["ERRORS", "DuplicateHeadersError", "build_environ"]
 
 errors_logger = logging.getLogger("anyio_bridge.wsgi.errors")
-
-
-class ClientDisconnected(OSError):
-    """The client went away: raised by ``wsgi.input`` reads and ``write()``.
-
-    An :class:`OSError`, as a broken socket would raise under a WSGI server,
-    so frameworks treat it as an unreadable request.
-    """
-
-
-class RequestBodyTooLarge(ValueError):
-    """The request body exceeds the adapter's ``max_body_size``.
-
-    Raised by ``wsgi.input`` reads; if the application lets it propagate
-    before starting a response, the client gets ``413 Content Too Large``.
-    """
 
 
 class DuplicateHeadersError(ValueError):
@@ -87,108 +65,6 @@ class _ErrorStream(io.TextIOBase):
 
 #: The one ``wsgi.errors`` stream, shared by every request.
 ERRORS = _ErrorStream()
-
-
-class InputStream:
-    """``wsgi.input`` for a body that is still arriving.
-
-    *pull* returns the next piece of the body (``b""`` at the end) and may
-    raise :class:`ClientDisconnected` or :class:`RequestBodyTooLarge`; it is
-    only called when the application asks for more than is buffered.
-    """
-
-    __slots__ = ("_buffer", "_eof", "_pull")
-
-    def __init__(self, initial: bytes, pull: Callable[[], bytes]) -> None:
-        self._buffer = bytearray(initial)
-        self._pull = pull
-        self._eof = False
-
-    def _fill(self) -> bool:
-        """Append the next piece to the buffer; ``False`` at the end."""
-        if self._eof:
-            return False
-        data = self._pull()
-        if not data:
-            self._eof = True
-            return False
-        self._buffer += data
-        return True
-
-    def _take(self, size: int) -> bytes:
-        buffer = self._buffer
-        data = bytes(buffer[:size])
-        del buffer[:size]
-        return data
-
-    def read(self, size: int | None = -1) -> bytes:
-        """Read up to *size* bytes; all that is left when *size* is negative
-        or ``None``.  Returns less than *size* only at the end of the body."""
-        if size is None or size < 0:
-            while self._fill():
-                pass
-            return self._take(len(self._buffer))
-        while len(self._buffer) < size and self._fill():
-            pass
-        return self._take(size)
-
-    def readline(self, limit: int | None = -1) -> bytes:
-        """Read one line, including its ``\\n``, of at most *limit* bytes."""
-        if limit is None or limit < 0:
-            limit = -1
-        start = 0
-        while True:
-            end = self._buffer.find(b"\n", start)
-            if end >= 0:
-                size = end + 1
-                break
-            start = len(self._buffer)
-            if 0 <= limit <= start or not self._fill():
-                size = start
-                break
-        if 0 <= limit < size:
-            size = limit
-        return self._take(size)
-
-    def readlines(self, hint: int | None = -1) -> list[bytes]:
-        """Read lines until the end, or until they total *hint* bytes or more."""
-        lines: list[bytes] = []
-        total = 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if hint is not None and 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line
-
-
-class FileWrapper:
-    """``wsgi.file_wrapper``: an iterable over a file, sent efficiently.
-
-    Iterating reads *blksize* bytes at a time.  When the application returns
-    a ``FileWrapper`` over a regular file still at its start, and the server
-    supports the ``http.response.pathsend`` extension, the adapter hands the
-    server the file's path instead of reading it.  :meth:`close` closes the
-    file.
-    """
-
-    def __init__(self, filelike: BinaryIO | Any, blksize: int = 65536) -> None:
-        self.filelike = filelike
-        self.blksize = blksize
-
-    def __iter__(self) -> Iterator[bytes]:
-        read, blksize = self.filelike.read, self.blksize
-        while data := read(blksize):
-            yield data
-
-    def close(self) -> None:
-        close = getattr(self.filelike, "close", None)
-        if close is not None:
-            close()
 
 
 # Environ keys for header names, cached: most requests repeat a few names.
