@@ -33,7 +33,7 @@ import sniffio
 from anyio.lowlevel import EventLoopToken, current_token
 
 from . import _asyncio, _private, _trio
-from ._base import Backend, TaskStarter, Waiter
+from ._base import Backend, TaskStarter, Waiter, WorkerHooks
 
 __all__ = [
     "Loop",
@@ -59,7 +59,14 @@ class Loop:
     :func:`loop_for_token`; instances are cached per loop.
     """
 
-    __slots__ = ("__weakref__", "backend", "cancelled_class", "native", "token")
+    __slots__ = (
+        "__weakref__",
+        "backend",
+        "cancelled_class",
+        "native",
+        "token",
+        "worker_backend",
+    )
 
     def __init__(self, token: EventLoopToken) -> None:
         self.token = token
@@ -68,6 +75,9 @@ class Loop:
         trio = sys.modules.get("trio")
         is_trio = trio is not None and isinstance(self.native, trio.lowlevel.TrioToken)
         self.backend: Backend = _trio.BACKEND if is_trio else _asyncio.BACKEND
+        #: The backend, if it keeps worker-thread state of its own beside
+        #: anyio's (trio does, for trio.from_thread); else None.
+        self.worker_backend: WorkerHooks | None = _trio.BACKEND if is_trio else None
         #: The backend's cancellation exception class, known without a running
         #: loop (a coroutine can be closed by the garbage collector).
         self.cancelled_class: type[BaseException] = (
@@ -236,20 +246,21 @@ class ThreadClaim:
         started by :func:`anyio.to_thread.run_sync`.  Returns what
         :meth:`leave` needs to restore the previous state, so claims nest.
         """
+        # On every bridge call's path: plain dictionary operations, no loops.
         loop = self.loop
-        saved_anyio = None
-        state = _ANYIO_STATE
-        if state is not None:
-            anyio_state: dict[str, Any] = state.__dict__
-            saved_anyio = (
-                anyio_state.get("current_token"),
-                anyio_state.get("current_cancel_scope"),
-            )
+        token = scope = None
+        if _ANYIO_STATE is not None:
+            anyio_state: dict[str, Any] = _ANYIO_STATE.__dict__
+            token = anyio_state.get("current_token")
+            scope = anyio_state.get("current_cancel_scope")
             anyio_state["current_token"] = loop.token
             anyio_state["current_cancel_scope"] = self.cancel_scope
-        backend = loop.backend
+        backend = loop.worker_backend
+        if backend is None:
+            return (token, scope, None, None)
         return (
-            saved_anyio,
+            token,
+            scope,
             backend,
             backend.enter_worker(loop.native, self.cancel_register),
         )
@@ -257,22 +268,22 @@ class ThreadClaim:
     @staticmethod
     def leave(saved: tuple[Any, ...]) -> None:
         """Undo :meth:`enter`, given what it returned."""
-        saved_anyio, backend, saved_backend = saved
-        state = _ANYIO_STATE
-        if state is not None and saved_anyio is not None:
-            _restore(state.__dict__, saved_anyio)
-        backend.leave_worker(saved_backend)
+        token, scope, backend, saved_backend = saved
+        if _ANYIO_STATE is not None:
+            _restore(_ANYIO_STATE.__dict__, token, scope)
+        if backend is not None:
+            backend.leave_worker(saved_backend)
 
 
-_ANYIO_FIELDS = ("current_token", "current_cancel_scope")
-
-
-def _restore(state: dict[str, Any], values: tuple[Any, ...]) -> None:
-    for name, value in zip(_ANYIO_FIELDS, values, strict=True):
-        if value is None:
-            state.pop(name, None)
-        else:
-            state[name] = value
+def _restore(state: dict[str, Any], token: Any, scope: Any) -> None:
+    if token is None:
+        state.pop("current_token", None)
+    else:
+        state["current_token"] = token
+    if scope is None:
+        state.pop("current_cancel_scope", None)
+    else:
+        state["current_cancel_scope"] = scope
 
 
 def forget_thread_claims() -> None:
@@ -282,7 +293,7 @@ def forget_thread_claims() -> None:
     to lives in the parent and must never be used from the child.
     """
     if _ANYIO_STATE is not None:
-        _restore(_ANYIO_STATE.__dict__, (None, None))
+        _restore(_ANYIO_STATE.__dict__, None, None)
     for backend in _BACKENDS:
         backend.forget_worker()
 

@@ -26,7 +26,12 @@ class AsyncioBackend:
     name = "asyncio"
 
     def __init__(self) -> None:
-        self._task_cancel_scope: Callable[[], Any] | None = None
+        # Resolved on first use (asyncio is loaded by then), then direct.
+        self._task_cancel_scope: Callable[[], Any] = self._resolve_task_cancel_scope
+
+    def _resolve_task_cancel_scope(self) -> Any:
+        get = self._task_cancel_scope = _private.asyncio_task_cancel_scope()
+        return get()
 
     def call_soon_threadsafe(
         self, native: Any, func: Callable[..., object], *args: object
@@ -58,34 +63,29 @@ class AsyncioBackend:
     def thread_cancel_scope(self) -> object | None:
         # anyio hands exactly this scope to its own worker threads, whose
         # check_cancelled() walks it and its parents.
-        get = self._task_cancel_scope
-        if get is None:
-            get = self._task_cancel_scope = _private.asyncio_task_cancel_scope()
-        return get()  # type: ignore[no-any-return]
+        scope: object | None = self._task_cancel_scope()
+        return scope
 
-    def may_be_cancelled(self, scope: object | None) -> bool:
-        # The test anyio's worker threads use: this scope or an unshielded
-        # parent has been cancelled.
-        current: Any = scope
+    def caller_scope(self) -> tuple[object | None, bool]:
+        # thread_cancel_scope(), and the test anyio's worker threads use: this
+        # scope or an unshielded parent has been cancelled.
+        scope = current = self._task_cancel_scope()
         while current is not None:
             if current.cancel_called:
-                return True
+                return scope, True
             if current.shield:
-                return False
-            current = _private.cancel_scope_parent(current)
-        return False
-
-    def enter_worker(self, native: Any, cancel_register: list[Any]) -> Any:
-        return None  # anyio's thread state (set by the caller) is all there is
-
-    def leave_worker(self, saved: Any) -> None:
-        pass
+                break
+            current = _parent_scope(current)
+        return scope, False
 
     def forget_worker(self) -> None:
         pass
 
     def task_starter(self) -> TaskStarter | None:
         return None
+
+
+_parent_scope = _private.cancel_scope_parent
 
 
 class _AsyncioWaiter(Waiter):

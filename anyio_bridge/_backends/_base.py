@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from . import Loop
 
-__all__ = ["Backend", "TaskStarter", "Waiter"]
+__all__ = ["Backend", "TaskStarter", "Waiter", "WorkerHooks"]
 
 
 class Waiter:
@@ -100,18 +100,10 @@ class Backend(Protocol):
         (anyio's ``check_cancelled()`` walks it on asyncio; trio has none)."""
         ...
 
-    def may_be_cancelled(self, scope: object | None) -> bool:
-        """Whether the caller owning *scope* may already be cancelled (then a
-        call must check before it starts)."""
-        ...
-
-    def enter_worker(self, native: Any, cancel_register: list[Any]) -> Any:
-        """Make this thread a worker thread of the loop for the backend's own
-        ``from_thread`` functions; return what :meth:`leave_worker` restores."""
-        ...
-
-    def leave_worker(self, saved: Any) -> None:
-        """Undo :meth:`enter_worker`."""
+    def caller_scope(self) -> tuple[object | None, bool]:
+        """:meth:`thread_cancel_scope`, and whether the caller owning it may
+        already be cancelled (then a call must check before it starts), in one
+        call: it is on every bridge call's path."""
         ...
 
     def forget_worker(self) -> None:
@@ -121,4 +113,18 @@ class Backend(Protocol):
     def task_starter(self) -> TaskStarter | None:
         """Something cheaper than :meth:`start_task` for a loop thread that
         runs many short coroutines, or ``None``."""
+        ...
+
+
+class WorkerHooks(Protocol):
+    """A backend that keeps worker-thread state of its own beside anyio's
+    (trio does, for ``trio.from_thread``)."""
+
+    def enter_worker(self, native: Any, cancel_register: list[Any]) -> Any:
+        """Make this thread a worker thread of the loop for the backend's own
+        ``from_thread`` functions; return what :meth:`leave_worker` restores."""
+        ...
+
+    def leave_worker(self, saved: Any) -> None:
+        """Undo :meth:`enter_worker`."""
         ...

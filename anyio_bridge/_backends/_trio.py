@@ -32,9 +32,13 @@ def in_trio_run() -> bool:
 
 
 class TrioBackend:
-    """See :class:`~anyio_bridge._backends._base.Backend`."""
+    """See :class:`~anyio_bridge._backends._base.Backend` and
+    :class:`~anyio_bridge._backends._base.WorkerHooks`."""
 
     name = "trio"
+
+    def __init__(self) -> None:
+        self._data: Any = None
 
     def call_soon_threadsafe(
         self, native: Any, func: Callable[..., object], *args: object
@@ -70,15 +74,20 @@ class TrioBackend:
     def thread_cancel_scope(self) -> object | None:
         return None  # trio tells through cancel_register (see enter_worker)
 
-    def may_be_cancelled(self, scope: object | None) -> bool:
-        return True  # trio's checkpoint_if_cancelled is cheap: let it tell
+    def caller_scope(self) -> tuple[object | None, bool]:
+        return _NO_SCOPE
 
     def enter_worker(self, native: Any, cancel_register: list[Any]) -> Any:
-        data = _private.trio_thread_state()
+        data = self._thread_data()
         if data is None:  # pragma: no cover - only if trio moved it
             return None
         state: dict[str, Any] = data.__dict__
-        saved = tuple(state.get(name) for name in _FIELDS)
+        saved = (
+            state.get("token"),
+            state.get("abandon_on_cancel"),
+            state.get("cancel_register"),
+            state.get("task_register"),
+        )
         state["token"] = native
         # abandon_on_cancel=True makes trio.from_thread.run use the token (a
         # system task) rather than messages to a host task we don't have.
@@ -88,14 +97,22 @@ class TrioBackend:
         return saved
 
     def leave_worker(self, saved: Any) -> None:
-        data = _private.trio_thread_state()
+        data = self._thread_data()
         if saved is not None and data is not None:
             _restore(data.__dict__, saved)
 
     def forget_worker(self) -> None:
         data = _private.trio_thread_state()
         if data is not None:
-            _restore(data.__dict__, (None,) * len(_FIELDS))
+            _restore(data.__dict__, (None, None, None, None))
+
+    def _thread_data(self) -> Any:
+        """trio's thread-local worker state, looked up once (trio is loaded:
+        a trio loop exists)."""
+        data = self._data
+        if data is None:
+            data = self._data = _private.trio_thread_state()
+        return data
 
     def task_starter(self) -> TaskStarter | None:
         return TaskRunners()
@@ -107,14 +124,24 @@ class TrioBackend:
 
 
 _FIELDS = ("token", "abandon_on_cancel", "cancel_register", "task_register")
+#: What a worker thread of a trio task gets: no scope (see enter_worker), and
+#: trio's own cheap checkpoint tells whether the caller is cancelled.
+_NO_SCOPE: tuple[object | None, bool] = (None, True)
 
 
 def _restore(state: dict[str, Any], values: tuple[Any, ...]) -> None:
-    for name, value in zip(_FIELDS, values, strict=True):
-        if value is None:
-            state.pop(name, None)
-        else:
-            state[name] = value
+    token, abandon_on_cancel, cancel_register, task_register = values
+    _put(state, "token", token)
+    _put(state, "abandon_on_cancel", abandon_on_cancel)
+    _put(state, "cancel_register", cancel_register)
+    _put(state, "task_register", task_register)
+
+
+def _put(state: dict[str, Any], name: str, value: Any) -> None:
+    if value is None:
+        state.pop(name, None)
+    else:
+        state[name] = value
 
 
 def _noop() -> None:

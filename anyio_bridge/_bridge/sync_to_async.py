@@ -67,9 +67,7 @@ def _caller_scope(loop: Loop) -> tuple[object | None, bool]:
     thread was given: ours get the caller's.  Trio has no such scope (see
     ThreadClaim); its cheap checkpoint tells.
     """
-    backend = loop.backend
-    scope = backend.thread_cancel_scope()
-    return scope, backend.may_be_cancelled(scope)
+    return loop.backend.caller_scope()
 
 
 def _thread_sensitive_target() -> CurrentThreadExecutor | SyncThread | GivenExecutor:

@@ -11,6 +11,7 @@ from contextvars import Context
 
 import anyio
 import anyio.from_thread
+import anyio.to_thread
 import pytest
 
 from anyio_bridge import (
@@ -19,6 +20,7 @@ from anyio_bridge import (
     async_to_sync,
     sync_to_async,
 )
+from anyio_bridge._backends import _private
 from anyio_bridge._backends._trio import TaskRunners
 
 # -- Loop and Waiter -------------------------------------------------------------
@@ -155,3 +157,30 @@ def test_trio_loop_thread_keeps_a_bounded_number_of_runner_tasks() -> None:
         count = async_to_sync(parked_meanwhile, backend="trio")
         assert count() == TaskRunners.MAX_IDLE - 1
         assert count() == TaskRunners.MAX_IDLE - 1
+
+
+@pytest.mark.anyio
+async def test_claims_nest_and_restore_the_outer_claim() -> None:
+    """A bridge call inside a bridge call on the same thread: leaving the
+    inner claim gives the thread back the outer one's loop and cancel scope."""
+    loop = _backends.current_loop()
+    outer_scope, inner_scope = object(), object()
+    outer = _backends.ThreadClaim(loop, outer_scope)
+    inner = _backends.ThreadClaim(loop, inner_scope)
+    seen: list[object] = []
+
+    def in_thread() -> None:
+        state = _private.anyio_thread_state()
+        saved_outer = outer.enter()
+        saved_inner = inner.enter()
+        seen.append(state.current_cancel_scope)
+        _backends.ThreadClaim.leave(saved_inner)
+        seen.append(state.current_cancel_scope)
+        seen.append(state.current_token)
+        _backends.ThreadClaim.leave(saved_outer)
+        seen.append(getattr(state, "current_cancel_scope", None))
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    await anyio.to_thread.run_sync(thread.join)
+    assert seen == [inner_scope, outer_scope, loop.token, None]

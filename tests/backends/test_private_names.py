@@ -155,6 +155,7 @@ def test_claims_work_without_anyio_or_trio_thread_state(
     """Bridge threads are then no anyio/trio worker threads, but calls work."""
     monkeypatch.setattr(_backends, "_ANYIO_STATE", None)
     monkeypatch.setattr(_private, "trio_thread_state", lambda: None)
+    monkeypatch.setattr(_trio.BACKEND, "_data", None)  # looked up once, then kept
     results: list[Any] = []
 
     async def main() -> None:
