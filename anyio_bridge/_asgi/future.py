@@ -16,7 +16,7 @@ it, on asyncio and trio alike, with asyncio's semantics: a cancelled run raises
 
 from __future__ import annotations
 
-import asyncio
+import asyncio  # compatibility: exception classes subclass asyncio's
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Generator

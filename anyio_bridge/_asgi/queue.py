@@ -10,7 +10,7 @@ needs no closing, and is bound to no event loop: it only creates
 
 from __future__ import annotations
 
-import asyncio
+import asyncio  # compatibility: QueueEmpty is also asyncio.QueueEmpty
 from collections import deque
 from typing import Generic, TypeVar
 
