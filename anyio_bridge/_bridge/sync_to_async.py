@@ -184,14 +184,7 @@ class SyncToAsync(Generic[_P, _R]):
         scope, maybe_cancelled = _caller_scope(loop)
         if maybe_cancelled:
             await checkpoint_if_cancelled()
-        handler = (
-            None
-            if type(self).thread_handler is _BASE_THREAD_HANDLER
-            else self.thread_handler
-        )
-        call, waiter = SyncCall.start(
-            func, context, loop, scope, handling, self._label, handler
-        )
+        call, waiter = self._start_call(func, context, loop, scope, handling)
         while True:
             target = _thread_sensitive_target()
             if isinstance(target, SyncThread):
@@ -245,6 +238,25 @@ class SyncToAsync(Generic[_P, _R]):
         except BaseException:
             return func(*args, **kwargs)
 
+    def _start_call(
+        self,
+        func: Callable[[], Any],
+        context: Context,
+        loop: Loop,
+        scope: object | None,
+        handling: BaseException | None,
+    ) -> tuple[SyncCall, Waiter]:
+        """A call of *func* for the current task, with this wrapper's name and
+        its ``thread_handler`` if a subclass overrides it."""
+        handler = (
+            None
+            if type(self).thread_handler is _BASE_THREAD_HANDLER
+            else self.thread_handler
+        )
+        return SyncCall.start(
+            func, context, loop, scope, handling, self._label, handler
+        )
+
     async def _run(
         self,
         func: Callable[[], Any],
@@ -256,14 +268,7 @@ class SyncToAsync(Generic[_P, _R]):
         scope, maybe_cancelled = _caller_scope(loop)
         if maybe_cancelled:
             await checkpoint_if_cancelled()
-        handler = (
-            None
-            if type(self).thread_handler is _BASE_THREAD_HANDLER
-            else self.thread_handler
-        )
-        call, waiter = SyncCall.start(
-            func, context, loop, scope, handling, self._label, handler
-        )
+        call, waiter = self._start_call(func, context, loop, scope, handling)
         executor = self._executor
         if executor is None:
             await self._run_in_pool(call, waiter, loop)
