@@ -49,6 +49,8 @@ assert statuses == ["200 OK"], statuses
 print(body.decode())
 """
 
+# Django's ASGI handler is asyncio-only by nature (asyncio.create_task and
+# asyncio.wait), so this program drives it with asyncio.run.
 DRIVE_ASGI = """
 import asyncio, json
 from mysite.asgi import application
