@@ -121,6 +121,11 @@ class Loop:
         """
         return self.backend.start_task(self.native, async_fn, context)
 
+    def time(self) -> float:
+        """The loop's clock, for cancel-scope deadlines (in the loop's thread,
+        also from a plain callback where anyio cannot tell the backend)."""
+        return self.backend.current_time(self.native)
+
     def is_alive(self) -> bool:
         """Return ``False`` once this loop can no longer run callbacks."""
         return self.backend.is_alive(self)

@@ -51,6 +51,9 @@ class AsyncioBackend:
         context.run(native.create_task, async_fn())
         return True
 
+    def current_time(self, native: Any) -> float:
+        return native.time()  # type: ignore[no-any-return]
+
     def is_alive(self, loop: Loop) -> bool:
         return not loop.native.is_closed()
 

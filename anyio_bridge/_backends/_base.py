@@ -35,6 +35,10 @@ class Waiter:
         """Release the waiter from any thread; ``False`` if the loop is gone."""
         return self._loop.call_soon_threadsafe(self._set)
 
+    def wake_here(self) -> None:
+        """Release the waiter from the loop's own thread (no thread hop)."""
+        self._set()
+
     def reset(self) -> None:
         """Re-arm a woken waiter (in the loop's thread): the next :meth:`wait`
         returns on the next wake-up only."""
@@ -85,6 +89,11 @@ class Backend(Protocol):
 
     def is_alive(self, loop: Loop) -> bool:
         """``False`` once the loop can no longer run callbacks."""
+        ...
+
+    def current_time(self, native: Any) -> float:
+        """The loop's clock (what cancel-scope deadlines are measured in), in
+        the loop's thread; callable from a plain callback, outside any task."""
         ...
 
     def new_waiter(self, loop: Loop) -> Waiter:

@@ -62,6 +62,9 @@ class TrioBackend:
             return False
         return True
 
+    def current_time(self, native: Any) -> float:
+        return _trio().current_time()  # type: ignore[no-any-return]
+
     def is_alive(self, loop: Loop) -> bool:
         return self.call_soon_threadsafe(loop.native, _noop)
 

@@ -32,6 +32,7 @@ import os
 import threading
 import time
 from contextvars import ContextVar
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import sniffio
@@ -178,7 +179,7 @@ class _Process:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sync_thread: SyncThread | None = None
-        self._loops: dict[str, LoopThread] = {}
+        self._loops: dict[tuple[str, str], LoopThread] = {}
 
     def shared_sync_thread(self) -> SyncThread:
         """The thread that runs thread-sensitive calls outside any context."""
@@ -191,15 +192,24 @@ class _Process:
                     self._sync_thread = thread
         return thread
 
-    def loop_thread(self, backend: str) -> LoopThread:
-        """The loop thread async_to_sync uses from plain sync code on *backend*."""
-        loop = self._loops.get(backend)
+    def loop_thread(
+        self, backend: str, options: Mapping[str, Any] | None = None
+    ) -> LoopThread:
+        """The process's loop thread for *backend* started with *options*.
+
+        ``async_to_sync`` from plain sync code uses the one without options;
+        :class:`~anyio_bridge.wsgi.AsgiToWsgi` instances share it too, or
+        one per distinct set of backend options.
+        """
+        key = (backend, repr(sorted(options.items())) if options else "")
+        loop = self._loops.get(key)
         if loop is None:
             with self._lock:
-                loop = self._loops.get(backend)
+                loop = self._loops.get(key)
                 if loop is None:  # pragma: no branch - another thread won
-                    loop = LoopThread(backend, f"anyio_bridge {backend} loop")
-                    self._loops[backend] = loop
+                    name = f"anyio_bridge {backend} loop"
+                    loop = LoopThread(backend, name, options)
+                    self._loops[key] = loop
         return loop
 
     def after_fork_in_child(self) -> None:

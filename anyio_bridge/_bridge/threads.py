@@ -18,10 +18,10 @@ a :class:`LoopThread` raises what starting its loop raised (e.g.
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import Context
 from queue import SimpleQueue
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 
@@ -119,8 +119,11 @@ class SyncThread:
 class LoopThread:
     """A daemon thread running an anyio event loop until :meth:`stop` is called."""
 
-    def __init__(self, backend: str, name: str) -> None:
+    def __init__(
+        self, backend: str, name: str, options: Mapping[str, Any] | None = None
+    ) -> None:
         self.backend = backend
+        self._options = dict(options) if options else None
         self._started = threading.Event()
         self._stop_event: anyio.Event | None = None
         self._loop: Loop | None = None
@@ -143,7 +146,7 @@ class LoopThread:
 
     def _main(self) -> None:
         try:
-            anyio.run(self._serve, backend=self.backend)
+            anyio.run(self._serve, backend=self.backend, backend_options=self._options)
         except BaseException as exc:  # e.g. an unknown backend or trio missing
             self._error = exc
             self._started.set()

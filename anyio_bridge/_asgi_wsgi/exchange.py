@@ -1,0 +1,459 @@
+"""One request, shared by the WSGI server's thread and the event loop.
+
+The WSGI thread (the server's worker thread calling the adapter) owns
+``wsgi.input`` and the response iterable; the request task on the loop runs
+the ASGI application.  They share the fields of :class:`Exchange`, guarded by
+one :class:`threading.Lock`:
+
+* request body, thread → loop: chunks read from ``wsgi.input`` wait in
+  ``body``.  The thread reads only once the application has asked for the
+  body, and then keeps at most :data:`READ_AHEAD` chunks ahead, so the
+  application never waits for a read it could have overlapped and memory
+  stays bounded.  A short read or a failing ``read()`` means the client is
+  gone: the application's ``receive()`` gets ``http.disconnect``.
+* response, loop → thread: the status and headers, then body chunks in
+  ``chunks``.  The application's ``send()`` waits while more than the send
+  buffer is waiting for the server, so a slow client slows the application
+  instead of growing memory.
+* ``finished``: the WSGI side is done with the request (the response was
+  handed over whole, the server closed the iterable, or it gave up).  From
+  then on ``receive()`` returns ``http.disconnect`` and ``send()`` raises
+  :class:`~anyio_bridge.wsgi.ClientDisconnected`; if the response was not
+  complete, the application is cancelled after ``disconnect_grace``.
+
+Wake-ups are cheap and only happen when the other side is parked: the
+thread parks on ``wakeup`` (a lock used as a binary semaphore), the loop's
+tasks on :class:`~anyio_bridge._backends.Waiter`\\ s.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+
+from .._backends import Waiter
+from .._wsgi.input import ClientDisconnected
+from .messages import body_of, path_of, status_and_headers
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+__all__ = ["READ_AHEAD", "Exchange", "logger"]
+
+logger = logging.getLogger("anyio_bridge.wsgi")
+
+#: Request body chunks read ahead of the application, at most.
+READ_AHEAD: Final = 2
+_READING, _EOF, _FAILED = 0, 1, 2
+_DISCONNECT: Final = {"type": "http.disconnect"}
+
+
+class Exchange:
+    """The state of one request; see the module docstring."""
+
+    __slots__ = (
+        "body",
+        "body_sent",
+        "body_state",
+        "body_wanted",
+        "buffered",
+        "cancel_scope",
+        "chunks",
+        "complete",
+        "error",
+        "file",
+        "finished",
+        "headers",
+        "input",
+        "lock",
+        "receivers",
+        "remaining",
+        "request_done",
+        "runtime",
+        "scope",
+        "senders",
+        "start_flushed",
+        "status",
+        "task_running",
+        "wakeup",
+        "wsgi_waiting",
+    )
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        scope: dict[str, Any],
+        wsgi_input: Any,
+        length: int | None,
+    ) -> None:
+        self.runtime = runtime
+        self.scope = scope
+        self.lock = threading.Lock()
+        self.wakeup = threading.Lock()
+        self.wakeup.acquire()
+        self.wsgi_waiting = False
+        # request body
+        self.input = wsgi_input
+        self.remaining = length
+        self.body: deque[bytes] = deque()
+        self.body_state = _EOF if length == 0 else _READING
+        self.body_wanted = False
+        self.request_done = False
+        self.receivers: list[Waiter] = []
+        # response
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.start_flushed = False
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.body_sent = False
+        self.file: str | None = None
+        self.complete = False
+        #: Why the application failed to respond (logged already), or None.
+        self.error: str | None = None
+        self.senders: list[Waiter] = []
+        # both
+        self.finished = False
+        self.task_running = False
+        self.cancel_scope: anyio.CancelScope | None = None
+
+    # -- the WSGI thread ---------------------------------------------------
+
+    def read_small_body(self, limit: int) -> None:
+        """Read a body of at most *limit* bytes now, before the app starts.
+
+        Most request bodies are small: handing them over whole saves the
+        application a wait and the loop a wake-up.
+        """
+        remaining = self.remaining
+        if remaining is None or not 0 < remaining <= limit:
+            return
+        self._read_chunk()
+        while self.body_state == _READING:  # a server returning short reads
+            self._read_chunk()
+
+    def pump(self, ready: Callable[[], bool], deadline: float | None = None) -> bool:
+        """Block the WSGI thread until ``ready()`` (checked under the lock).
+
+        Meanwhile read the request body as the application asks for it.
+        Returns ``False`` if *deadline* (:func:`time.monotonic`) passed first.
+        """
+        lock = self.lock
+        while True:
+            with lock:
+                if ready():
+                    return True
+                read = (
+                    self.body_wanted
+                    and self.body_state == _READING
+                    and len(self.body) < READ_AHEAD
+                )
+                if not read:
+                    self.wsgi_waiting = True
+            if read:
+                self._read_chunk()
+            elif deadline is None:
+                self.wakeup.acquire()
+            elif not self.wakeup.acquire(timeout=max(deadline - time.monotonic(), 0)):
+                with lock:
+                    if self.wsgi_waiting:
+                        self.wsgi_waiting = False
+                        return False
+                self.wakeup.acquire()  # woken meanwhile: take the wake-up
+
+    def _read_chunk(self) -> None:
+        remaining = self.remaining
+        size = self.runtime.settings.chunk_size
+        if remaining is not None and remaining < size:
+            size = remaining
+        try:
+            data = self.input.read(size)
+        except Exception as exc:
+            logger.debug("reading the request body failed: %r", exc)
+            data = None
+        with self.lock:
+            if data is None or (not data and remaining is not None):
+                self.body_state = _FAILED  # short body: the client is gone
+            elif not data:
+                self.body_state = _EOF
+            else:
+                self.body.append(data)
+                if remaining is not None:
+                    remaining = self.remaining = remaining - len(data)
+                    if remaining <= 0:
+                        self.body_state = _EOF
+            self._wake_all(self.receivers)
+
+    def response_ready(self) -> bool:
+        """The WSGI call can return (under the lock)."""
+        return bool(
+            self.chunks
+            or self.complete
+            or self.error is not None
+            or (self.status is not None and self.start_flushed)
+        )
+
+    def chunk_ready(self) -> bool:
+        """The response iterable has something to yield or to end with."""
+        return bool(self.chunks or self.complete or self.error is not None)
+
+    def idle(self) -> bool:
+        """The application has ended (under the lock)."""
+        return not self.task_running
+
+    def take_chunks(self) -> bytes:
+        """Take the waiting body chunks as one (under the lock)."""
+        chunks = self.chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.buffered = 0
+        if self.senders:
+            self._wake_all(self.senders)
+        return data
+
+    def finish(self, *, early: bool) -> None:
+        """The WSGI side is done with this request.
+
+        *early*: the response was not delivered whole (the client went away,
+        the server closed the iterable, a timeout): the application is
+        cancelled after the disconnect grace.  Callable more than once.
+        """
+        with self.lock:
+            if self.finished:
+                return
+            self.finished = True
+            incomplete = early and not self.complete
+            notify = self.task_running and (
+                incomplete or self.receivers or self.senders
+            )
+        if notify:
+            self.runtime.loop.call_soon_threadsafe(self._on_finished, incomplete)
+
+    def cancel_now(self) -> None:
+        """Cancel the application at once (the response timed out)."""
+        self.runtime.loop.call_soon_threadsafe(self._cancel, 0.0)
+
+    # -- the loop ------------------------------------------------------------
+
+    def _wake_wsgi(self) -> None:
+        # Under the lock.
+        if self.wsgi_waiting:
+            self.wsgi_waiting = False
+            self.wakeup.release()
+
+    @staticmethod
+    def _wake_all(waiters: list[Waiter]) -> None:
+        # Under the lock; from either thread.
+        for waiter in waiters:
+            waiter.wake()
+        waiters.clear()
+
+    def _on_finished(self, incomplete: bool) -> None:
+        with self.lock:
+            self._wake_here(self.receivers)
+            self._wake_here(self.senders)
+        if incomplete:
+            self._cancel(self.runtime.settings.disconnect_grace)
+
+    @staticmethod
+    def _wake_here(waiters: list[Waiter]) -> None:
+        for waiter in waiters:
+            waiter.wake_here()
+        waiters.clear()
+
+    def _cancel(self, grace: float) -> None:
+        scope = self.cancel_scope
+        if scope is None or not self.task_running:
+            return
+        if grace <= 0:
+            scope.cancel()
+        else:
+            scope.deadline = min(scope.deadline, self.runtime.loop.time() + grace)
+
+    def _flush_start(self) -> None:
+        with self.lock:
+            self.start_flushed = True
+            self._wake_wsgi()
+
+    async def receive(self) -> dict[str, Any]:
+        """The application's ``receive``."""
+        while True:
+            with self.lock:
+                body = self.body
+                if body:
+                    chunk = body.popleft()
+                    reading = self.body_state == _READING
+                    more = bool(body) or reading
+                    if reading:
+                        self.body_wanted = True
+                        self._wake_wsgi()
+                    elif not more:
+                        self.request_done = True
+                    return {"type": "http.request", "body": chunk, "more_body": more}
+                if self.finished or self.body_state == _FAILED:
+                    return _DISCONNECT
+                if self.body_state == _EOF:
+                    if not self.request_done:
+                        self.request_done = True
+                        return {"type": "http.request", "body": b"", "more_body": False}
+                    if self.complete:
+                        return _DISCONNECT
+                else:
+                    self.body_wanted = True
+                    self._wake_wsgi()
+                waiter = self.runtime.loop.new_waiter()
+                self.receivers.append(waiter)
+            try:
+                await waiter.wait()
+            finally:
+                self._forget(self.receivers, waiter)
+
+    def _forget(self, waiters: list[Waiter], waiter: Waiter) -> None:
+        if not waiter.done:  # cancelled while parked
+            with self.lock:
+                if waiter in waiters:
+                    waiters.remove(waiter)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """The application's ``send``.
+
+        :raises ClientDisconnected: the WSGI side is done with the request.
+        :raises RuntimeError: a message out of order, or of an unknown type.
+        :raises TypeError, ValueError: an invalid message.
+        """
+        kind = message["type"]
+        if kind == "http.response.body":
+            await self._send_body(*body_of(message))
+        elif kind == "http.response.start":
+            status, headers = status_and_headers(message)
+            with self.lock:
+                self._check_open()
+                if self.status is not None:
+                    raise RuntimeError("http.response.start sent twice")
+                self.status, self.headers = status, headers
+            # Hand the start over alone only if no body follows in the same
+            # step of the task: the WSGI call then learns the whole shape of
+            # the response at once (a list, or a file for wsgi.file_wrapper).
+            self.runtime.loop.call_soon_threadsafe(self._flush_start)
+        elif kind == "http.response.pathsend":
+            path = path_of(message)
+            with self.lock:
+                self._check_started()
+                if self.body_sent:
+                    raise RuntimeError(
+                        "http.response.pathsend must be the only body message"
+                    )
+                self.file = path
+                self.complete = True
+                self._wake_wsgi()
+        else:
+            raise RuntimeError(f"unexpected ASGI message type {kind!r} for HTTP")
+
+    def _check_open(self) -> None:
+        if self.finished:
+            raise ClientDisconnected("the client is gone")
+
+    def _check_started(self) -> None:
+        self._check_open()
+        if self.status is None:
+            raise RuntimeError("a response body was sent before http.response.start")
+        if self.complete:
+            raise RuntimeError("a message was sent after the response was complete")
+
+    async def _send_body(self, body: bytes, more: bool) -> None:
+        limit = self.runtime.settings.send_buffer_size
+        with self.lock:
+            self._check_started()
+            if body:
+                self.chunks.append(body)
+                self.buffered += len(body)
+                self.body_sent = True
+            if not more:
+                self.complete = True
+            self._wake_wsgi()
+            if not more or self.buffered <= limit:
+                return
+        while True:
+            with self.lock:
+                self._check_open()
+                if self.buffered <= limit:
+                    return
+                waiter = self.runtime.loop.new_waiter()
+                self.senders.append(waiter)
+            try:
+                await waiter.wait()
+            finally:
+                self._forget(self.senders, waiter)
+
+    async def run(self) -> None:
+        """The request task: run the application (never raises)."""
+        runtime = self.runtime
+        with self.lock:
+            if self.finished:  # the WSGI side gave up before the task started
+                return
+            self.task_running = True
+        try:
+            error = await runtime.lifespan.started()
+            if error is not None:
+                self._fail(error)
+                return
+            state = runtime.lifespan.state
+            if state is not None:
+                self.scope["state"] = state.copy()
+            with anyio.CancelScope() as scope:
+                self.cancel_scope = scope
+                await runtime.app(self.scope, self.receive, self.send)
+            if scope.cancelled_caught:
+                self._fail("the application was cancelled", log=False)
+            else:
+                self._returned()
+        except BaseException as exc:
+            self._raised(exc)
+        finally:
+            with self.lock:
+                self.task_running = False
+                self._wake_wsgi()
+
+    def _returned(self) -> None:
+        with self.lock:
+            if self.complete or self.finished:
+                return
+            started = self.status is not None
+        if started:
+            self._fail("the application returned before completing its response")
+        else:
+            self._fail("the application returned without sending a response")
+
+    def _raised(self, exc: BaseException) -> None:
+        with self.lock:
+            finished, complete = self.finished, self.complete
+        if isinstance(exc, ClientDisconnected) and finished:
+            logger.debug("the client went away during %s", self.scope["path"])
+        elif isinstance(exc, self.runtime.loop.cancelled_class):
+            logger.debug("request task cancelled: %s", self.scope["path"])
+        else:
+            logger.error(
+                "Exception in ASGI application (%s %s)",
+                self.scope["method"],
+                self.scope["path"],
+                exc_info=exc,
+            )
+        if not complete:
+            self._fail(f"the application raised {type(exc).__name__}", log=False)
+
+    def _fail(self, reason: str, *, log: bool = True) -> None:
+        with self.lock:
+            if self.finished:
+                return
+            if log:
+                logger.error(
+                    "%s (%s %s)", reason, self.scope["method"], self.scope["path"]
+                )
+            self.error = reason
+            self._wake_wsgi()
