@@ -116,7 +116,7 @@ class Lifespan:
             if not self._startup_over:
                 self._unsupported(f"it raised {type(exc).__name__}: {exc}", exc)
             elif not isinstance(exc, self._loop.cancelled_class):
-                logger.error("Exception in ASGI lifespan", exc_info=exc)
+                logger.exception("Exception in ASGI lifespan", exc_info=exc)
         finally:
             self._phase = _OVER
             self._startup_done(

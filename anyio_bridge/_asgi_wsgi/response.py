@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
 from .exchange import Exchange, logger
@@ -55,7 +55,7 @@ def _exc_info(reason: str) -> Any:
 
 def respond(
     exchange: Exchange, environ: dict[str, Any], start_response: StartResponse
-) -> Any:
+) -> Iterable[bytes]:
     """Wait for the response of *exchange* and hand it to the WSGI server."""
     settings = exchange.runtime.settings
     timeout = settings.response_timeout
@@ -115,7 +115,7 @@ def _file_response(
     status: str,
     headers: list[tuple[str, str]],
     chunk_size: int,
-) -> Any:
+) -> Iterable[bytes]:
     file = _open(path)
     if file is None:
         return plain_response(start_response, "500 Internal Server Error")
@@ -126,7 +126,7 @@ def _file_response(
         raise
     wrapper = environ.get("wsgi.file_wrapper")
     if wrapper is not None:
-        return wrapper(file, chunk_size)
+        return wrapper(file, chunk_size)  # type: ignore[no-any-return]
     return FileIterator(file, chunk_size)
 
 

@@ -141,12 +141,9 @@ def body_plan(environ: dict[str, Any]) -> BodyPlan:
         return BodyPlan(None)
     length = environ.get("CONTENT_LENGTH")
     if length:
-        try:
-            size = int(length)
-        except ValueError:
+        if not (length.isascii() and length.isdigit()):
             return BodyPlan(0, "400 Bad Request")
-        if size < 0:
-            return BodyPlan(0, "400 Bad Request")
+        size = int(length)
         return BodyPlan(size) if size else _EMPTY
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return BodyPlan(0, "411 Length Required")

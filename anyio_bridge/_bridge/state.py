@@ -31,8 +31,8 @@ import logging
 import os
 import threading
 import time
-from contextvars import ContextVar
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 import sniffio
