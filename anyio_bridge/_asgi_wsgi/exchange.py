@@ -406,6 +406,8 @@ class Exchange:
             state = runtime.lifespan.state
             if state is not None:
                 self.scope["state"] = state.copy()
+            if self.finished:  # given up on while the startup ran
+                return
             with anyio.CancelScope() as scope:
                 self.cancel_scope = scope
                 await runtime.app(self.scope, self.receive, self.send)
