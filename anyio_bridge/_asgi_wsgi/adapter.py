@@ -107,7 +107,7 @@ class AsgiToWsgi:
             runtime, build_scope(environ), environ.get("wsgi.input"), plan.length
         )
         exchange.read_small_body(runtime.settings.chunk_size)
-        if not runtime.loop_thread.spawn(exchange.run, contextvars.copy_context()):
+        if not runtime.loop_thread.submit(exchange.run, contextvars.copy_context()):
             logger.warning("the event loop has stopped: answering 503")
             return plain_response(start_response, "503 Service Unavailable")
         return respond(exchange, environ, start_response)

@@ -203,9 +203,9 @@ class Exchange:
         """The response iterable has something to yield or to end with."""
         return bool(self.chunks or self.complete or self.error is not None)
 
-    def idle(self) -> bool:
-        """The application has ended (under the lock)."""
-        return not self.task_running
+    def given_up(self) -> bool:
+        """The WSGI side is done with the request."""
+        return self.finished
 
     def take_chunks(self) -> bytes:
         """Take the waiting body chunks as one (under the lock)."""
@@ -340,7 +340,7 @@ class Exchange:
             # Hand the start over alone only if no body follows in the same
             # step of the task: the WSGI call then learns the whole shape of
             # the response at once (a list, or a file for wsgi.file_wrapper).
-            self.runtime.loop.call_soon_threadsafe(self._flush_start)
+            self.runtime.loop.call_soon(self._flush_start)
         elif kind == "http.response.pathsend":
             path = path_of(message)
             with self.lock:
@@ -406,7 +406,7 @@ class Exchange:
             state = runtime.lifespan.state
             if state is not None:
                 self.scope["state"] = state.copy()
-            if self.finished:  # given up on while the startup ran
+            if self.given_up():  # while the startup ran
                 return
             with anyio.CancelScope() as scope:
                 self.cancel_scope = scope

@@ -91,6 +91,11 @@ class Loop:
         """
         return self.backend.call_soon_threadsafe(self.native, func, *args)
 
+    def call_soon(self, func: Callable[..., object], *args: object) -> None:
+        """Schedule ``func(*args)`` to run after the current task yields; call
+        in the loop's thread, while the loop runs."""
+        self.backend.call_soon(self.native, func, *args)
+
     def spawn(
         self,
         async_fn: Callable[[], Awaitable[object]],

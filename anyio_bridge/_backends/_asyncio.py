@@ -42,6 +42,11 @@ class AsyncioBackend:
             return False
         return True
 
+    def call_soon(
+        self, native: Any, func: Callable[..., object], *args: object
+    ) -> None:
+        native.call_soon(func, *args)
+
     def start_task(
         self,
         native: Any,

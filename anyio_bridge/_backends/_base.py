@@ -77,6 +77,14 @@ class Backend(Protocol):
         the loop has finished."""
         ...
 
+    def call_soon(
+        self, native: Any, func: Callable[..., object], *args: object
+    ) -> None:
+        """Schedule ``func(*args)`` from the loop's own thread, after the
+        running task yields (cheaper than :meth:`call_soon_threadsafe` where
+        the loop has such a call)."""
+        ...
+
     def start_task(
         self,
         native: Any,

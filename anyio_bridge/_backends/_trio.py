@@ -49,6 +49,12 @@ class TrioBackend:
             return False
         return True
 
+    def call_soon(
+        self, native: Any, func: Callable[..., object], *args: object
+    ) -> None:
+        # trio has no same-thread call_soon: its thread-safe one it is.
+        native.run_sync_soon(func, *args)
+
     def start_task(
         self,
         native: Any,
