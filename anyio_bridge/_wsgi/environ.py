@@ -102,9 +102,12 @@ def build_environ(
         ``None`` or 0 for no limit.
     :raises DuplicateHeadersError: a header occurs more often than allowed.
     """
-    root_path: str = scope.get("root_path", "")
+    # The mount point, without a trailing slash (PEP 3333's SCRIPT_NAME).  The
+    # path is split at a "/" boundary only: "/application" is not under "/app",
+    # and a path outside the mount keeps its whole self (as in asgiref).
+    root_path: str = scope.get("root_path", "").rstrip("/")
     path: str = scope["path"]
-    if root_path and path.startswith(root_path):
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
         path = path[len(root_path) :]
     server = scope.get("server")
     if server is None:

@@ -182,3 +182,34 @@ async def test_error_stream_is_a_writable_text_stream() -> None:
     assert errors.writable()
     with pytest.raises(TypeError, match="takes str"):
         errors.write(b"bytes")
+
+
+@pytest.mark.parametrize(
+    ("root_path", "path", "script_name", "path_info"),
+    [
+        ("/app", "/app/x", "/app", "/x"),
+        ("/app", "/app", "/app", ""),
+        ("/app", "/app/", "/app", "/"),
+        ("/app/", "/app/x", "/app", "/x"),
+        # Not under the mount: split only at a "/" boundary, else whole.
+        ("/app", "/application/x", "/app", "/application/x"),
+        ("/app", "/apple", "/app", "/apple"),
+        ("/app", "/other/x", "/app", "/other/x"),
+        ("/", "/x", "", "/x"),
+        ("", "/x", "", "/x"),
+    ],
+)
+async def test_root_path_is_split_at_a_slash_boundary(
+    root_path: str, path: str, script_name: str, path_info: str
+) -> None:
+    seen: list[Environ] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        seen.append(dict(environ))
+        start_response("204 No Content", [])
+        return []
+
+    scope = http_scope("GET", path, root_path=root_path)
+    response = await request(WsgiToAsgi(validator(app)), scope, b"")
+    assert response.status == 204
+    assert (seen[0]["SCRIPT_NAME"], seen[0]["PATH_INFO"]) == (script_name, path_info)
