@@ -33,6 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -233,11 +234,11 @@ class Exchange:
                 incomplete or self.receivers or self.senders
             )
         if notify:
-            self.runtime.loop.call_soon_threadsafe(self._on_finished, incomplete)
+            self.runtime.loop.call_soon_batched(partial(self._on_finished, incomplete))
 
     def cancel_now(self) -> None:
         """Cancel the application at once (the response timed out)."""
-        self.runtime.loop.call_soon_threadsafe(self._cancel, 0.0)
+        self.runtime.loop.call_soon_batched(partial(self._cancel, 0.0))
 
     # -- the loop ------------------------------------------------------------
 
@@ -249,9 +250,9 @@ class Exchange:
 
     @staticmethod
     def _wake_all(waiters: list[Waiter]) -> None:
-        # Under the lock; from either thread.
+        # Under the lock, in the WSGI thread.
         for waiter in waiters:
-            waiter.wake()
+            waiter.wake_batched()
         waiters.clear()
 
     def _on_finished(self, incomplete: bool) -> None:
@@ -289,7 +290,8 @@ class Exchange:
                 if body:
                     chunk = body.popleft()
                     reading = self.body_state == _READING
-                    more = bool(body) or reading
+                    # A failed body is not over: the disconnect comes next.
+                    more = bool(body) or self.body_state != _EOF
                     if reading:
                         self.body_wanted = True
                         self._wake_wsgi()
@@ -401,7 +403,7 @@ class Exchange:
         try:
             error = await runtime.lifespan.started()
             if error is not None:
-                self._fail(error)
+                self._fail(error, log=False)  # logged once, by the lifespan
                 return
             state = runtime.lifespan.state
             if state is not None:

@@ -71,7 +71,7 @@ def status_and_headers(message: dict[str, Any]) -> tuple[str, list[tuple[str, st
             raise ValueError(
                 f"response header {bytes(name)!r} has a value with CR, LF or NUL"
             )
-        if name.lower() in HOP_BY_HOP:
+        if bytes(name).lower() in HOP_BY_HOP:  # bytearray is not hashable
             continue
         headers.append((name.decode("latin-1"), value.decode("latin-1")))
     line = _PHRASES.get(status) or f"{status} Unknown"

@@ -61,6 +61,8 @@ class Loop:
 
     __slots__ = (
         "__weakref__",
+        "_batch",
+        "_batch_lock",
         "backend",
         "cancelled_class",
         "native",
@@ -83,6 +85,8 @@ class Loop:
         self.cancelled_class: type[BaseException] = (
             token.backend_class.cancelled_exception_class()
         )
+        self._batch: list[Callable[[], object]] = []
+        self._batch_lock = threading.Lock()
 
     def call_soon_threadsafe(self, func: Callable[..., object], *args: object) -> bool:
         """Schedule ``func(*args)`` on this loop; callable from any thread.
@@ -90,6 +94,32 @@ class Loop:
         Returns ``False`` instead of raising when the loop has finished.
         """
         return self.backend.call_soon_threadsafe(self.native, func, *args)
+
+    def call_soon_batched(self, func: Callable[[], object]) -> bool:
+        """Like :meth:`call_soon_threadsafe`, but one wake-up of the loop runs
+        every *func* batched since the last one ran.
+
+        For paths where many threads report to one busy loop (a server's
+        requests): each wake-up the loop skips is a system call and a handle
+        fewer, and one GIL hand-off fewer for the reporting thread.  *func*
+        must not raise.  Returns ``False`` if the loop has finished.
+        """
+        with self._batch_lock:
+            batch = self._batch
+            batch.append(func)
+            if len(batch) > 1:
+                return True  # the wake-up is on its way
+        if self.call_soon_threadsafe(self._run_batch):
+            return True
+        with self._batch_lock:
+            self._batch = []
+        return False
+
+    def _run_batch(self) -> None:
+        with self._batch_lock:
+            batch, self._batch = self._batch, []
+        for func in batch:
+            func()
 
     def call_soon(self, func: Callable[..., object], *args: object) -> None:
         """Schedule ``func(*args)`` to run after the current task yields; call

@@ -35,6 +35,11 @@ class Waiter:
         """Release the waiter from any thread; ``False`` if the loop is gone."""
         return self._loop.call_soon_threadsafe(self._set)
 
+    def wake_batched(self) -> bool:
+        """:meth:`wake`, batched with other threads' wake-ups of the same loop
+        (see :meth:`~anyio_bridge._backends.Loop.call_soon_batched`)."""
+        return self._loop.call_soon_batched(self._set)
+
     def wake_here(self) -> None:
         """Release the waiter from the loop's own thread (no thread hop)."""
         self._set()

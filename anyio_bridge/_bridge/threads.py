@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import Context
+from functools import partial
 from queue import SimpleQueue
 from typing import Any, Protocol
 
@@ -129,8 +130,6 @@ class LoopThread:
         self._loop: Loop | None = None
         self._runners: TaskStarter | None = None
         self._error: BaseException | None = None
-        self._batch: list[tuple[Callable[[], Awaitable[object]], Context]] = []
-        self._batch_lock = threading.Lock()
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
         self._started.wait()
@@ -174,24 +173,9 @@ class LoopThread:
 
         Returns ``False`` if the loop has finished.
         """
-        with self._batch_lock:
-            batch = self._batch
-            batch.append((async_fn, context))
-            if len(batch) > 1:
-                return True  # the wake-up is on its way
-        if self.loop.call_soon_threadsafe(self._start_batch):
-            return True
-        with self._batch_lock:
-            self._batch = []
-        return False
-
-    def _start_batch(self) -> None:
-        with self._batch_lock:
-            batch, self._batch = self._batch, []
         runners = self._runners
         start = self.loop.start_task if runners is None else runners.start
-        for async_fn, context in batch:
-            start(async_fn, context)
+        return self.loop.call_soon_batched(partial(start, async_fn, context))
 
     async def _serve(self) -> None:
         self._stop_event = anyio.Event()

@@ -56,6 +56,9 @@ class Nobody:
     def wake(self) -> bool:
         return False
 
+    def wake_batched(self) -> bool:
+        return False
+
 
 NOBODY: Final = Nobody()
 
@@ -138,8 +141,10 @@ class Channel:
             abandoned = self._abandoned
             if not abandoned:
                 self._outbox.append(final)
-                self._waiter.wake()
+                # Batched: under load many threads finish while the loop is
+                # busy, and one wake-up serves them all.
+                self._waiter.wake_batched()
                 self._waiter = NOBODY
         if abandoned:
             # Nobody waits for this request any more: give the token back.
-            self._loop.call_soon_threadsafe(self._release)
+            self._loop.call_soon_batched(self._release)

@@ -172,7 +172,7 @@ class ResponseWriter(Channel):
             with self._lock:
                 self._outbox.append((BODY, start, data, True))
                 self._pending += len(data)
-                self._waiter.wake()
+                self._waiter.wake_batched()
                 self._waiter = NOBODY
             self._streaming = True
             self._wait_for_room()
