@@ -54,7 +54,7 @@ def _raw_path(environ: dict[str, Any], path: str) -> bytes:
             raw = urlsplit(raw).path
         raw = raw.partition("?")[0]
         # Only if no middleware rewrote the path since the server read it.
-        if unquote(raw, errors="replace") == path:
+        if raw == path or unquote(raw, errors="replace") == path:
             try:
                 return raw.encode("latin-1")  # type: ignore[no-any-return]
             except UnicodeEncodeError:

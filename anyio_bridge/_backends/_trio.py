@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import sys
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +53,9 @@ class TrioBackend:
     def call_soon(
         self, native: Any, func: Callable[..., object], *args: object
     ) -> None:
-        # trio has no same-thread call_soon: its thread-safe one it is.
-        native.run_sync_soon(func, *args)
+        # trio has no same-thread call_soon, and its thread-safe one writes
+        # to the wake-up socket every time: a parked system task is cheaper.
+        _soon_queue().call_soon(func, args)
 
     def start_task(
         self,
@@ -185,6 +187,56 @@ class _TrioWaiter(Waiter):
             return lowlevel.Abort.SUCCEEDED
 
         await lowlevel.wait_task_rescheduled(abort)
+
+
+class _SoonQueue:
+    """Callbacks run by one parked system task of the trio run, after the
+    task that scheduled them yields (``call_soon`` from the loop's thread)."""
+
+    __slots__ = ("_items", "_parked", "_task")
+
+    def __init__(self) -> None:
+        self._items: deque[tuple[Callable[..., object], tuple[object, ...]]] = deque()
+        self._task: Any = None
+        self._parked = False
+
+    def call_soon(self, func: Callable[..., object], args: tuple[object, ...]) -> None:
+        self._items.append((func, args))
+        if self._parked:
+            self._parked = False
+            _trio().lowlevel.reschedule(self._task)
+        elif self._task is None:
+            self._task = _trio().lowlevel.spawn_system_task(self._run)
+
+    async def _run(self) -> None:
+        lowlevel = _trio().lowlevel
+        items = self._items
+
+        def abort(_: object) -> Any:
+            self._parked = False
+            return lowlevel.Abort.SUCCEEDED
+
+        while True:
+            while items:
+                func, args = items.popleft()
+                func(*args)
+            self._parked = True
+            await lowlevel.wait_task_rescheduled(abort)
+
+
+_SOON: Any = None
+
+
+def _soon_queue() -> _SoonQueue:
+    """This trio run's :class:`_SoonQueue` (made on first use)."""
+    global _SOON
+    if _SOON is None:
+        _SOON = _trio().lowlevel.RunVar("anyio_bridge.soon")
+    queue: _SoonQueue | None = _SOON.get(None)
+    if queue is None:
+        queue = _SoonQueue()
+        _SOON.set(queue)
+    return queue
 
 
 class TaskRunners:

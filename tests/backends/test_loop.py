@@ -96,6 +96,68 @@ def test_waiter_wake_after_the_loop_is_gone(anyio_backend: str) -> None:
     assert not waiters[0].wake()
 
 
+@pytest.mark.anyio
+async def test_call_soon_runs_after_the_task_yields_in_order() -> None:
+    loop = _backends.current_loop()
+    seen: list[int] = []
+    for round_ in range(3):  # on trio: the parked queue task, woken again
+        loop.call_soon(seen.append, 2 * round_)
+        loop.call_soon(seen.append, 2 * round_ + 1)
+        assert len(seen) == 2 * round_
+        event = anyio.Event()
+        loop.call_soon(event.set)
+        with anyio.fail_after(5):
+            await event.wait()
+    assert seen == list(range(6))
+
+
+@pytest.mark.anyio
+async def test_call_soon_batched_runs_everything_with_one_wake_up() -> None:
+    loop = _backends.current_loop()
+    seen: list[int] = []
+    event = anyio.Event()
+    # The loop is busy (this task runs): the later calls join the first one's
+    # wake-up instead of scheduling their own.
+    assert loop.call_soon_batched(lambda: seen.append(1))
+    assert loop.call_soon_batched(lambda: seen.append(2))
+    assert loop.call_soon_batched(event.set)
+    with anyio.fail_after(5):
+        await event.wait()
+    assert seen == [1, 2]
+    waiter = loop.new_waiter()
+    assert waiter.wake_batched()
+    with anyio.fail_after(5):
+        await waiter.wait()
+
+
+def test_call_soon_batched_after_the_loop_is_gone(anyio_backend: str) -> None:
+    loops: list[_backends.Loop] = []
+
+    async def main() -> None:
+        loops.append(_backends.current_loop())
+
+    anyio.run(main, backend=anyio_backend)
+    assert not loops[0].call_soon_batched(print)
+    assert not loops[0].call_soon_batched(print)  # nothing left queued
+
+
+@pytest.mark.anyio
+async def test_loop_time_is_the_clock_of_cancel_scopes() -> None:
+    loop = _backends.current_loop()
+    before = anyio.current_time()
+    now = loop.time()
+    assert before <= now <= anyio.current_time()
+
+
+@pytest.mark.anyio
+async def test_waiter_woken_here() -> None:
+    waiter = _backends.current_loop().new_waiter()
+    waiter.wake_here()
+    with anyio.fail_after(5):
+        await waiter.wait()
+    assert waiter.done
+
+
 # -- thread claims ------------------------------------------------------------------
 
 
