@@ -87,7 +87,11 @@ class AsgiToWsgi:
             if self._closed:
                 return None
             runtime = self._runtime
-            if runtime is None or runtime.generation != current_generation():
+            # Checked again under the lock: another thread's first request
+            # may have made it meanwhile.
+            if (
+                runtime is None or runtime.generation != current_generation()
+            ):  # pragma: no branch
                 runtime = self._runtime = Runtime(self._asgi3, self.settings)
             return runtime
 

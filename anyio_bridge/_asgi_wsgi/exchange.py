@@ -166,7 +166,9 @@ class Exchange:
                     if self.wsgi_waiting:
                         self.wsgi_waiting = False
                         return False
-                self.wakeup.acquire()  # woken meanwhile: take the wake-up
+                # pragma: no cover - a race: woken between the timeout and
+                # the lock; the wake-up released the lock, so take it back.
+                self.wakeup.acquire()  # pragma: no cover
 
     def _read_chunk(self) -> None:
         remaining = self.remaining
@@ -319,7 +321,8 @@ class Exchange:
     def _forget(self, waiters: list[Waiter], waiter: Waiter) -> None:
         if not waiter.done:  # cancelled while parked
             with self.lock:
-                if waiter in waiters:
+                # Not there if a wake-up took it out but has not run yet.
+                if waiter in waiters:  # pragma: no branch - that race
                     waiters.remove(waiter)
 
     async def send(self, message: dict[str, Any]) -> None:

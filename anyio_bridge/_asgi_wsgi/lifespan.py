@@ -160,9 +160,9 @@ class Lifespan:
         if self._phase == _STARTING:
             self._phase = _RUNNING
         assert self._started is not None
+        assert self._scope is not None  # set before the application runs
         self._started.set()
-        if self._scope is not None:
-            self._scope.deadline = math.inf
+        self._scope.deadline = math.inf
 
     def shutdown(self) -> None:
         """Send ``lifespan.shutdown`` and wait for the application's answer.
@@ -174,7 +174,9 @@ class Lifespan:
         if self._phase == _NEW or self._stopped.is_set():
             return
         if not self._loop.call_soon_threadsafe(self._begin_shutdown):
-            return  # the loop is gone
+            # pragma: no cover - defensive: a loop that stops cancels the
+            # lifespan task, which sets _stopped first (checked above).
+            return  # pragma: no cover
         timeout = self._settings.lifespan_timeout
         # The task's own deadline ends it; the margin covers a loop that is
         # too busy (or blocked) to get there.
