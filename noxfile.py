@@ -15,6 +15,8 @@
   ``nox -s bench -- --quick --output /tmp/sync.md``).
 * ``nox -s bench-wsgi`` runs ``benchmarks/bench_wsgi.py`` (WsgiToAsgi against
   asgiref, a2wsgi, hypercorn's wrapper and starlette), the same way.
+* ``nox -s bench-asgi-wsgi`` runs ``benchmarks/bench_asgi_wsgi.py`` (AsgiToWsgi
+  against a2wsgi's ASGIMiddleware under gunicorn), the same way.
 """
 
 from __future__ import annotations
@@ -119,3 +121,15 @@ def bench_wsgi(session: nox.Session) -> None:
     """Run the WSGI adapter benchmark; it rewrites benchmarks/results/wsgi.*."""
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/bench_wsgi.py", *session.posargs)
+
+
+@nox.session(name="bench-asgi-wsgi")
+def bench_asgi_wsgi(session: nox.Session) -> None:
+    """Run the AsgiToWsgi benchmark; it rewrites benchmarks/results/asgi_wsgi.*.
+
+    The servers are gunicorn's (installed here next to the bench extra); the
+    load comes from ``wrk`` if it is on PATH (a system package), else from a
+    Python client.  Arguments after ``--`` go to the script (``--quick``).
+    """
+    session.install("-e", ".[bench]", "gunicorn")
+    session.run("python", "benchmarks/bench_asgi_wsgi.py", *session.posargs)
