@@ -108,7 +108,11 @@ class AsgiToWsgi:
         if plan.error is not None:
             return plain_response(start_response, plan.error)
         exchange = Exchange(
-            runtime, build_scope(environ), environ.get("wsgi.input"), plan.length
+            runtime,
+            build_scope(environ),
+            environ.get("wsgi.input"),
+            plan.length,
+            plan.announced,
         )
         exchange.read_small_body(runtime.settings.chunk_size)
         if not runtime.loop_thread.submit(exchange.run, contextvars.copy_context()):

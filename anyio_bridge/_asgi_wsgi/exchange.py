@@ -59,6 +59,7 @@ class Exchange:
     """The state of one request; see the module docstring."""
 
     __slots__ = (
+        "announced",
         "body",
         "body_sent",
         "body_state",
@@ -70,9 +71,11 @@ class Exchange:
         "error",
         "file",
         "finished",
+        "head",
         "headers",
         "input",
         "lock",
+        "received",
         "receivers",
         "remaining",
         "request_done",
@@ -92,9 +95,14 @@ class Exchange:
         scope: dict[str, Any],
         wsgi_input: Any,
         length: int | None,
+        announced: int | None = None,
     ) -> None:
         self.runtime = runtime
         self.scope = scope
+        #: A HEAD request: the body the application sends is dropped (WSGI
+        #: servers do not all drop it, and on a kept-alive connection it would
+        #: be read as the start of the next response).
+        self.head = scope["method"] == "HEAD"
         self.lock = threading.Lock()
         self.wakeup = threading.Lock()
         self.wakeup.acquire()
@@ -102,6 +110,8 @@ class Exchange:
         # request body
         self.input = wsgi_input
         self.remaining = length
+        self.announced = announced
+        self.received = 0
         self.body: deque[bytes] = deque()
         self.body_state = _EOF if length == 0 else _READING
         self.body_wanted = False
@@ -132,11 +142,12 @@ class Exchange:
         Most request bodies are small: handing them over whole saves the
         application a wait and the loop a wake-up.
         """
-        remaining = self.remaining
-        if remaining is None or not 0 < remaining <= limit:
+        size = self.remaining if self.remaining is not None else self.announced
+        if size is None or not 0 < size <= limit:
             return
-        self._read_chunk()
-        while self.body_state == _READING:  # a server returning short reads
+        # Until EOF, or the announced length (a server returning short reads
+        # needs several); when reading to EOF, the read that finds it is cheap.
+        while self.body_state == _READING and self.received <= limit:
             self._read_chunk()
 
     def pump(self, ready: Callable[[], bool], deadline: float | None = None) -> bool:
@@ -184,8 +195,11 @@ class Exchange:
             if data is None or (not data and remaining is not None):
                 self.body_state = _FAILED  # short body: the client is gone
             elif not data:
-                self.body_state = _EOF
+                announced = self.announced
+                short = announced is not None and self.received < announced
+                self.body_state = _FAILED if short else _EOF
             else:
+                self.received += len(data)
                 self.body.append(data)
                 if remaining is not None:
                     remaining = self.remaining = remaining - len(data)
@@ -354,7 +368,8 @@ class Exchange:
                     raise RuntimeError(
                         "http.response.pathsend must be the only body message"
                     )
-                self.file = path
+                if not self.head:
+                    self.file = path
                 self.complete = True
                 self._wake_wsgi()
         else:
@@ -375,7 +390,8 @@ class Exchange:
         limit = self.runtime.settings.send_buffer_size
         with self.lock:
             self._check_started()
-            if body:
+            # HEAD: the body never reaches the server (its headers do).
+            if body and not self.head:
                 self.chunks.append(body)
                 self.buffered += len(body)
                 self.body_sent = True

@@ -118,11 +118,15 @@ class BodyPlan:
     to answer with instead of running the application.
     """
 
-    __slots__ = ("error", "length")
+    __slots__ = ("announced", "error", "length")
 
-    def __init__(self, length: int | None, error: str | None = None) -> None:
+    def __init__(
+        self, length: int | None, error: str | None = None, announced: int | None = None
+    ) -> None:
         self.length = length
         self.error = error
+        #: CONTENT_LENGTH when reading to EOF: an EOF short of it is a client gone.
+        self.announced = announced
 
 
 _EMPTY: Final = BodyPlan(0)
@@ -137,14 +141,21 @@ def body_plan(environ: dict[str, Any]) -> BodyPlan:
     without risking a hang or a silently empty body: it is answered
     ``411 Length Required``.  A malformed ``CONTENT_LENGTH`` is ``400``.
     """
-    if environ.get("wsgi.input_terminated"):
-        return BodyPlan(None)
     length = environ.get("CONTENT_LENGTH")
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     if length:
         if not (length.isascii() and length.isdigit()):
             return BodyPlan(0, "400 Bad Request")
         size = int(length)
-        return BodyPlan(size) if size else _EMPTY
-    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+    elif chunked:
+        size = None
+    else:
+        return _EMPTY  # HTTP/1.1: no length and not chunked is no body
+    if environ.get("wsgi.input_terminated"):
+        # Read to EOF; an EOF short of the announced length is a client gone
+        # (gunicorn sets the flag on every request and ends a cut-off body
+        # with a plain EOF).
+        return BodyPlan(None, announced=size)
+    if size is None:
         return BodyPlan(0, "411 Length Required")
-    return _EMPTY
+    return BodyPlan(size) if size else _EMPTY

@@ -342,3 +342,58 @@ def test_receive_after_the_response_is_a_disconnect(backend: str) -> None:
         {"type": "http.disconnect"},
         {"type": "http.disconnect"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("size", "sent", "chunk_size"),
+    [(10, 4, 4096), (10_000, 5_000, 4096)],
+)
+def test_input_terminated_short_of_content_length_is_a_disconnect(
+    backend: str, size: int, sent: int, chunk_size: int
+) -> None:
+    # gunicorn sets wsgi.input_terminated on every request and ends a body
+    # cut off by the client with a plain EOF: short of CONTENT_LENGTH, that
+    # EOF is the client gone, not the end of the body.
+    data = pattern(sent)
+    wsgi_input = Input(data)
+    app = Recorder(wsgi_input)
+    environ = make_environ("POST", body=data, CONTENT_LENGTH=str(size))
+    environ["wsgi.input"] = wsgi_input
+    environ["wsgi.input_terminated"] = True
+    with serve(app, backend=backend, chunk_size=chunk_size) as adapter:
+        request(adapter, environ)
+    assert app.messages[-1] == {"type": "http.disconnect"}
+    assert body_of(app.messages) == data
+
+
+def test_input_terminated_small_body_is_read_before_the_app_starts(
+    backend: str,
+) -> None:
+    wsgi_input = Input(b"hello")
+    app = Recorder(wsgi_input)
+    environ = make_environ("POST", body=b"hello")
+    environ["wsgi.input"] = wsgi_input
+    environ["wsgi.input_terminated"] = True
+    with serve(app, backend=backend) as adapter:
+        request(adapter, environ)
+    assert app.position_at_start == 5
+    assert wsgi_input.sizes == [64 * 1024, 64 * 1024]  # the second finds EOF
+    assert app.messages == [
+        {"type": "http.request", "body": b"hello", "more_body": False}
+    ]
+
+
+def test_input_terminated_without_length_or_chunking_is_no_body(
+    backend: str,
+) -> None:
+    # A GET under gunicorn: the flag is set, but HTTP/1.1 says there is no
+    # body, so wsgi.input is not even read.
+    wsgi_input = Input(b"")
+    app = Recorder(wsgi_input)
+    environ = make_environ()
+    environ["wsgi.input"] = wsgi_input
+    environ["wsgi.input_terminated"] = True
+    with serve(app, backend=backend) as adapter:
+        request(adapter, environ)
+    assert wsgi_input.sizes == []
+    assert app.messages == [{"type": "http.request", "body": b"", "more_body": False}]

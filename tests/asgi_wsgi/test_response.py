@@ -496,3 +496,15 @@ def test_logs_nothing_for_a_good_response(
     with serve(app, backend=backend) as adapter:
         assert request(adapter, make_environ()).body == b"fine"
     assert caplog.records == []
+
+
+def test_head_drops_the_pathsend_file(backend: str, payload: Path) -> None:
+    RecordingFileWrapper.made = []
+    environ = make_environ("HEAD")
+    environ["wsgi.file_wrapper"] = RecordingFileWrapper
+    with serve(pathsend_app(payload), backend=backend) as adapter:
+        call = request(adapter, environ)
+    assert call.status == "200 OK"
+    assert call.header("content-type") == "application/octet-stream"
+    assert RecordingFileWrapper.made == []  # the file is never opened
+    assert call.body == b""
