@@ -1,12 +1,19 @@
 """The ``anyio-bridge`` command line (see ``docs/cli.md``), by concern.
 
-- :mod:`.command`: the arguments, :func:`main` and ``info``;
+- :mod:`.command`: :func:`main` and ``info``;
+- :mod:`.arguments`: ``serve``'s arguments, parsed into
+  :class:`~.options.ServeOptions` (:mod:`.options`);
 - :mod:`.app`: ``MODULE:APP`` parsed, the WSGI application imported (with
   clear errors) and wrapped in :class:`~anyio_bridge.wsgi.WsgiToAsgi`;
 - :mod:`.listen`: ``--bind``, the listening socket and its URL;
-- :mod:`.options`: :class:`~.options.ServeOptions`;
-- :mod:`.config`: hypercorn, checked and configured;
+- :mod:`.config`: hypercorn, checked and configured; :mod:`.logs`: its log;
 - :mod:`.serve`: :func:`~.serve.serve`, signals and graceful shutdown;
+- :mod:`.stack`: the layers around the application: :mod:`.proxy`
+  (``--proxy-headers``), :mod:`.access` (the access log), :mod:`.shutdown`
+  (``503`` past the graceful timeout), :mod:`.static` (``--static``, with
+  :mod:`.conditional` for validators and ranges);
+- :mod:`.reload` (``--reload``'s supervisor and server) and :mod:`.watch`
+  (what it watches);
 - :mod:`.workers`: what each worker process of ``--workers`` runs;
 - :mod:`.errors`: usage errors (status 2) and serving errors (status 1).
 

@@ -7,6 +7,7 @@ imported, in the serving process and in each worker.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 import traceback
@@ -27,6 +28,7 @@ __all__ = [
     "install_alias",
     "load_wsgi_app",
     "parse_app_spec",
+    "wsgi_candidates",
     "wsgi_to_asgi",
 ]
 
@@ -111,7 +113,9 @@ def _import_module(spec: AppSpec, directory: str) -> ModuleType:
         if name == missing or name.startswith(missing + "."):
             raise ServeError(
                 f"cannot import {spec.module!r}: no module named {missing!r} "
-                f"(looked in {search_path} and on sys.path)"
+                f"(looked in {search_path} and on sys.path); run the command "
+                "from the directory that holds it, or give the path of its "
+                ".py file (such as src/app.py:app)"
             ) from None
         raise ServeError(f"importing {spec.module!r} failed: {exc}") from None
     except Exception as exc:
@@ -144,20 +148,79 @@ def load_wsgi_app(spec: AppSpec, directory: str | None = None) -> WSGIApp:
         if app is _MISSING:
             raise ServeError(
                 f"module {spec.module!r} has no attribute {spec.attribute!r}"
+                + _suggestion(spec, module)
             )
     if not callable(app):
         raise ServeError(
             f"{spec} is not a WSGI application: a {type(app).__name__} object "
-            "is not callable"
+            "is not callable" + _suggestion(spec, module)
         )
-    if iscoroutinefunction(app) or (
-        not isinstance(app, type) and iscoroutinefunction(type(app).__call__)
-    ):
+    if _is_async(app):
         raise ServeError(
             f"{spec} is an async callable, so an ASGI application, not a WSGI one; "
             "serve it with hypercorn or uvicorn directly"
         )
+    if not _takes_two_arguments(app):
+        raise ServeError(
+            f"{spec} is not a WSGI application: it cannot be called with "
+            f"(environ, start_response), its signature being {_signature(app)}; "
+            "if it is an application factory, create the application in a "
+            f"module (app = {spec.attribute}()) and name that"
+        )
     return cast("WSGIApp", app)
+
+
+def _is_async(app: object) -> bool:
+    return iscoroutinefunction(app) or (
+        not isinstance(app, type) and iscoroutinefunction(type(app).__call__)
+    )
+
+
+def _signature(app: object) -> inspect.Signature | None:
+    try:
+        return inspect.signature(app)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # builtins without a signature
+        return None
+
+
+def _takes_two_arguments(app: object) -> bool:
+    signature = _signature(app)
+    if signature is None:
+        return True
+    try:
+        signature.bind({}, print)
+    except TypeError:
+        return False
+    return True
+
+
+def wsgi_candidates(module: ModuleType) -> list[str]:
+    """The names at the top level of *module* that look like WSGI applications.
+
+    That is an object (not a class, module or function) callable with two
+    arguments, such as a Flask or Django application, or a function defined
+    in *module* whose first parameter is ``environ``.
+    """
+    found = []
+    for name, value in vars(module).items():
+        if name.startswith("_") or not callable(value) or isinstance(value, type):
+            continue
+        if inspect.isfunction(value):
+            parameters = list(inspect.signature(value).parameters)
+            if value.__module__ != module.__name__ or parameters[:1] != ["environ"]:
+                continue
+        elif inspect.isroutine(value):
+            continue
+        if not _is_async(value) and _takes_two_arguments(value):
+            found.append(name)
+    return found
+
+
+def _suggestion(spec: AppSpec, module: ModuleType) -> str:
+    names = [f"{spec.module}:{name}" for name in wsgi_candidates(module)]
+    if not names:
+        return ""
+    return f"; it has {', '.join(names)}" if len(names) > 1 else f"; try {names[0]}"
 
 
 def install_alias() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import socket
+import ssl
 from typing import TYPE_CHECKING, Final
 
 from .errors import ServeError
@@ -20,7 +21,13 @@ from .workers import worker_application_path
 if TYPE_CHECKING:
     from hypercorn.config import Config
 
-__all__ = ["INSTALL_SERVE", "INSTALL_TRIO", "check_server", "make_config"]
+__all__ = [
+    "INSTALL_SERVE",
+    "INSTALL_TRIO",
+    "check_server",
+    "check_tls",
+    "make_config",
+]
 
 INSTALL_SERVE: Final = "pip install 'anyio-bridge[serve]'"
 INSTALL_TRIO: Final = "pip install 'anyio-bridge[trio]'"
@@ -58,6 +65,8 @@ def make_config(
     """
     from hypercorn.config import Config, Sockets
 
+    from .logs import ServerLogger
+
     config: Config
     if options.workers == 1:
 
@@ -65,6 +74,8 @@ def make_config(
             """Serves on *listener*, made beforehand, instead of on ``bind``."""
 
             def create_sockets(self) -> Sockets:
+                if self.ssl_enabled:
+                    return Sockets([listener], [], [])
                 return Sockets([], [listener], [])
 
         config = ListenerConfig()
@@ -79,4 +90,27 @@ def make_config(
     config.workers = options.workers
     config.root_path = options.root_path
     config.loglevel = options.log_level.upper()
+    config.logger_class = ServerLogger
+    config.certfile = options.certfile
+    config.keyfile = options.keyfile
+    config.graceful_timeout = options.graceful_timeout
+    config.keep_alive_timeout = options.keep_alive
     return config
+
+
+def check_tls(options: ServeOptions) -> None:
+    """Load ``--certfile`` and ``--keyfile``, or say why they cannot be.
+
+    :raises ServeError: they cannot be loaded.
+    """
+    if options.certfile is None:
+        return
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(options.certfile, options.keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ServeError(
+            f"cannot load the TLS certificate --certfile {options.certfile} "
+            f"--keyfile {options.keyfile}: {exc.strerror or exc}; give a "
+            "certificate and its private key, both in PEM"
+        ) from None

@@ -6,6 +6,7 @@ The listening socket is made here, before hypercorn starts, so that
 
 from __future__ import annotations
 
+import errno
 import socket
 from typing import Final
 
@@ -63,14 +64,34 @@ def open_listener(host: str, port: int, *, backlog: int = 100) -> socket.socket:
         listener.listen(backlog)
     except OSError as exc:
         listener.close()
-        raise ServeError(f"cannot listen on {host}:{port}: {exc}") from None
+        raise ServeError(
+            f"cannot listen on {host}:{port}: {exc}{_advice(exc, host)}"
+        ) from None
     listener.setblocking(False)
     return listener
 
 
-def listener_url(listener: socket.socket) -> str:
-    """The ``http://`` URL of a listening socket, with its actual port."""
+def _advice(error: OSError, host: str) -> str:
+    """What to do about *error*, from binding to *host*."""
+    if error.errno == errno.EADDRINUSE:
+        return (
+            "; another server is listening there: stop it, or choose another "
+            f"port with --bind {host}:PORT (port 0 picks a free one)"
+        )
+    if error.errno == errno.EACCES:
+        return "; ports below 1024 need privileges: choose a port above 1023"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"; {host} is not an address of this machine: use 127.0.0.1, or "
+            "0.0.0.0 for all its addresses"
+        )
+    return ""
+
+
+def listener_url(listener: socket.socket, *, tls: bool = False) -> str:
+    """The ``http://`` (``https://`` with *tls*) URL of a listening socket,
+    with its actual port."""
     host, port = listener.getsockname()[:2]
     if listener.family == socket.AF_INET6:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"

@@ -2,17 +2,20 @@
 
 hypercorn only accepts an import path for the application of its worker
 processes.  :func:`worker_application_path` makes one that calls
-:func:`worker_application` with the settings the worker needs, encoded.
+:func:`worker_application` with the options and directory, encoded.  Each
+worker opens the access log for itself.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import sys
 
-from ..wsgi import WsgiToAsgi
 from . import app
+from .access import open_access_log
 from .options import ServeOptions
+from .stack import ASGIApp, build_application
 
 __all__ = ["worker_application", "worker_application_path", "worker_settings"]
 
@@ -20,13 +23,7 @@ __all__ = ["worker_application", "worker_application_path", "worker_settings"]
 def worker_settings(options: ServeOptions, directory: str) -> str:
     """What a worker needs to build the application: base64-encoded JSON (no
     ``:`` in it, which hypercorn would take for a separator)."""
-    settings = {
-        "module": options.app.module,
-        "attribute": options.app.attribute,
-        "directory": directory,
-        "threads": options.threads,
-        "as_asgiref": options.as_asgiref,
-    }
+    settings = {"options": options.to_json(), "directory": directory}
     return base64.urlsafe_b64encode(json.dumps(settings).encode()).decode("ascii")
 
 
@@ -36,14 +33,19 @@ def worker_application_path(options: ServeOptions, directory: str) -> str:
     return f"{__name__}:{worker_application.__name__}({settings!r})"
 
 
-def worker_application(settings: str) -> WsgiToAsgi:
+def worker_application(settings: str) -> ASGIApp:
     """Build the application in a worker process started by ``hypercorn.run``.
 
     hypercorn evaluates the application path :func:`worker_application_path`
-    makes; *settings* is :func:`worker_settings`'s.
+    makes; *settings* is :func:`worker_settings`'s.  The worker's access log
+    stays open as long as the application.
     """
     values = json.loads(base64.urlsafe_b64decode(settings))
-    if values["as_asgiref"]:
+    options = ServeOptions.from_json(values["options"])
+    if options.as_asgiref:
         app.install_alias()
-    spec = app.AppSpec(values["module"], values["attribute"])
-    return app.wsgi_to_asgi(spec, values["directory"], values["threads"])
+    access_log = open_access_log(options.access_log, options.log_level, sys.stdout)
+    application, _ = build_application(
+        options, values["directory"], access_log=access_log
+    )
+    return application

@@ -144,15 +144,88 @@ def test_module_raises(app_dir: Path) -> None:
 def test_attribute_missing(app_dir: Path, attribute: str) -> None:
     with pytest.raises(ServeError) as info:
         load_wsgi_app(AppSpec("webapp", attribute))
-    assert str(info.value) == f"module 'webapp' has no attribute {attribute!r}"
+    assert str(info.value) == (
+        f"module 'webapp' has no attribute {attribute!r}; try webapp:app"
+    )
 
 
 def test_not_callable(app_dir: Path) -> None:
     with pytest.raises(ServeError) as info:
         load_wsgi_app(AppSpec("webapp", "not_callable"))
     assert str(info.value) == (
-        "webapp:not_callable is not a WSGI application: a int object is not callable"
+        "webapp:not_callable is not a WSGI application: a int object is not "
+        "callable; try webapp:app"
     )
+
+
+def test_application_factory_is_refused(app_dir: Path) -> None:
+    with pytest.raises(ServeError) as info:
+        load_wsgi_app(AppSpec("webapp", "create_app"))
+    assert str(info.value) == (
+        "webapp:create_app is not a WSGI application: it cannot be called with "
+        "(environ, start_response), its signature being (); if it is an "
+        "application factory, create the application in a module (app = "
+        "create_app()) and name that"
+    )
+
+
+SEVERAL_APPS = """
+import json
+from json import dumps
+from os import getcwd
+
+
+class Wsgi:
+    def __call__(self, environ, start_response):
+        return []
+
+
+class Asgi:
+    async def __call__(self, scope, receive, send):
+        pass
+
+
+def first(environ, start_response):
+    return []
+
+
+def helper(value, other):
+    return value
+
+
+async def asgi(scope, receive, send):
+    pass
+
+
+second = Wsgi()
+asgi_instance = Asgi()
+_private = Wsgi()
+not_an_app = 3
+"""
+
+
+def test_the_suggestions_list_every_wsgi_application(app_dir: Path) -> None:
+    (app_dir / "several.py").write_text(SEVERAL_APPS)
+    with pytest.raises(ServeError) as info:
+        load_wsgi_app(AppSpec("several", "app"))
+    assert str(info.value) == (
+        "module 'several' has no attribute 'app'; it has several:first, several:second"
+    )
+
+
+def test_no_suggestion_without_a_wsgi_application(app_dir: Path) -> None:
+    (app_dir / "empty.py").write_text("value = 1\n")
+    with pytest.raises(ServeError) as info:
+        load_wsgi_app(AppSpec("empty", "app"))
+    assert str(info.value) == "module 'empty' has no attribute 'app'"
+
+
+def test_a_callable_without_a_signature_is_taken_as_it_is(app_dir: Path) -> None:
+    (app_dir / "opaque.py").write_text(
+        "def app(environ, start_response):\n    return []\n\n"
+        "app.__signature__ = 'not one'\n"
+    )
+    assert load_wsgi_app(AppSpec("opaque", "app")) is sys.modules["opaque"].app
 
 
 @pytest.mark.parametrize("attribute", ["asgi_app", "asgi_instance"])

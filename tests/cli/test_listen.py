@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import sys
 from pathlib import Path
 
 import pytest
 
+from anyio_bridge._cli import listen
 from anyio_bridge._cli import serve as cli_serve
 from anyio_bridge._cli.app import AppSpec
 from anyio_bridge._cli.errors import ServeError, UsageError
@@ -77,8 +79,27 @@ def test_listener_on_ipv6() -> None:
 def test_listener_address_in_use() -> None:
     with open_listener("127.0.0.1", 0) as first:
         port = first.getsockname()[1]
-        with pytest.raises(ServeError, match=f"cannot listen on 127.0.0.1:{port}"):
+        with pytest.raises(ServeError) as info:
             open_listener("127.0.0.1", port)
+    assert str(info.value) == (
+        f"cannot listen on 127.0.0.1:{port}: [Errno {errno.EADDRINUSE}] Address "
+        "already in use; another server is listening there: stop it, or choose "
+        "another port with --bind 127.0.0.1:PORT (port 0 picks a free one)"
+    )
+
+
+def test_listener_on_an_address_of_another_machine() -> None:
+    # 192.0.2.0/24 is for documentation: no machine has it.  Bound, not sent to.
+    with pytest.raises(ServeError, match=r"192\.0\.2\.1 is not an address of this"):
+        open_listener("192.0.2.1", 0)
+
+
+def test_advice_for_a_privileged_port() -> None:
+    error = OSError(errno.EACCES, "Permission denied")
+    assert listen._advice(error, "0.0.0.0") == (
+        "; ports below 1024 need privileges: choose a port above 1023"
+    )
+    assert listen._advice(OSError(errno.EIO, "I/O error"), "0.0.0.0") == ""
 
 
 def test_listener_host_not_found(monkeypatch: pytest.MonkeyPatch) -> None:

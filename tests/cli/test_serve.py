@@ -4,26 +4,31 @@ hypercorn (``_cli.serve``, ``_cli.config``, ``_cli.workers``)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
+import logging
 import os
-import queue
 import signal
+import socket
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 from anyio_bridge._cli import app as cli_app
 from anyio_bridge._cli import serve as cli_serve
+from anyio_bridge._cli.access import AccessLog
 from anyio_bridge._cli.app import AppSpec
-from anyio_bridge._cli.options import Backend, ServeOptions
+from anyio_bridge._cli.options import Backend, ServeOptions, StaticMount
+from anyio_bridge._cli.shutdown import UNAVAILABLE, ShutdownGate
+from anyio_bridge._cli.static import StaticFiles
 from anyio_bridge.wsgi import WsgiToAsgi
 
-from .conftest import SIGNALS, URL, WAIT
+from .conftest import WAIT, Output, serve_in_this_process, serving
 
 # The command line has no Python API but main(): its parts are tested
 # through their private modules where a behaviour cannot be reached
@@ -51,55 +56,6 @@ def test_asyncio_errors_other_than_cancelled_connections_are_reported() -> None:
     assert reported == [error, {"message": "Task was destroyed"}]
 
 
-class Output(io.StringIO):
-    """Standard output for :func:`~anyio_bridge._cli.serve.serve`: each line
-    also goes to a queue."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.partial = ""
-
-    def write(self, text: str) -> int:
-        *lines, self.partial = (self.partial + text).split("\n")
-        for line in lines:
-            self.lines.put(line)
-        return super().write(text)
-
-    def next_line(self) -> str:
-        return self.lines.get(timeout=WAIT)
-
-
-def serve_in_this_process(
-    options: ServeOptions, client: Callable[[str, Output], None]
-) -> int:
-    """Run serve() here; *client* gets its URL in a thread, then must signal it."""
-    output = Output()
-    failures: list[BaseException] = []
-
-    def run_client() -> None:
-        try:
-            url = URL.search(output.next_line())
-            assert url is not None
-            client(url.group(), output)
-        except BaseException as exc:  # pragma: no cover - reported below
-            failures.append(exc)
-            os.kill(os.getpid(), signal.SIGINT)
-
-    handlers = {signum: signal.getsignal(signum) for signum in SIGNALS}
-    thread = threading.Thread(target=run_client)
-    thread.start()
-    try:
-        status = cli_serve.serve(options, output)
-    finally:
-        thread.join(WAIT)
-    if failures:  # pragma: no cover - only when the test fails
-        raise failures[0]
-    # The signal handlers are back as they were.
-    assert {signum: signal.getsignal(signum) for signum in SIGNALS} == handlers
-    return status
-
-
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_serve_in_this_process(app_dir: Path, backend: Backend) -> None:
     responses: list[httpx.Response] = []
@@ -118,6 +74,7 @@ def test_serve_in_this_process(app_dir: Path, backend: Backend) -> None:
         threads=2,
         root_path="/app",
         log_level="warning",
+        graceful_timeout=0,  # nothing is running to cut
     )
     assert serve_in_this_process(options, client) == 0
     assert [response.text for response in responses] == ["/app|/hello|POST"]
@@ -182,8 +139,66 @@ def test_a_second_signal_stops_at_once(app_dir: Path, backend: Backend) -> None:
             ": SIGTERM received, already shutting down: stopping now"
         )
 
-    options = ServeOptions(AppSpec("webapp", "app"), backend=backend, port=0)
+    options = ServeOptions(
+        AppSpec("webapp", "app"), backend=backend, port=0, access_log="off"
+    )
     assert serve_in_this_process(options, stuck_request_client(second_signal)) == 0
+
+
+GRACE_ENDED = ": graceful timeout: 1 request(s) still running, cut (503 if no "
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_streaming_responses_are_cut_at_the_graceful_timeout(
+    app_dir: Path, backend: Backend
+) -> None:
+    def wait_for_the_cut(output: Output) -> None:
+        assert GRACE_ENDED in output.next_line()
+
+    options = ServeOptions(
+        AppSpec("webapp", "app"),
+        backend=backend,
+        port=0,
+        graceful_timeout=0,
+        access_log="off",
+    )
+    assert serve_in_this_process(options, stuck_request_client(wait_for_the_cut)) == 0
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_requests_not_answered_by_the_graceful_timeout_get_503(
+    app_dir: Path, backend: Backend
+) -> None:
+    responses: list[httpx.Response] = []
+
+    def client(url: str, output: Output) -> None:
+        webapp = sys.modules["webapp"]
+        with (
+            httpx.Client(timeout=WAIT) as http,
+            concurrent.futures.ThreadPoolExecutor(1) as pool,
+        ):
+            try:
+                request = pool.submit(http.get, url + "/block")
+                assert webapp.entered.wait(WAIT)
+                os.kill(os.getpid(), signal.SIGINT)
+                assert output.next_line().endswith(": SIGINT received, shutting down")
+                responses.append(request.result(WAIT))
+                assert GRACE_ENDED in output.next_line()
+            finally:
+                webapp.release.set()
+
+    options = ServeOptions(
+        AppSpec("webapp", "app"),
+        backend=backend,
+        port=0,
+        graceful_timeout=0,
+        access_log="off",
+    )
+    assert serve_in_this_process(options, client) == 0
+    [response] = responses
+    assert response.status_code == 503
+    assert response.headers["connection"] == "close"
+    assert response.text == UNAVAILABLE.decode()
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -194,11 +209,19 @@ def test_stuck_requests_are_stopped_after_the_grace_period(
     monkeypatch.setattr(cli_serve, "SHUTDOWN_MARGIN", -1000.0)
 
     def wait_for_forced_stop(output: Output) -> None:
-        assert output.next_line().endswith(
+        # The gate may or may not see the request before hypercorn cuts it.
+        while not output.next_line().endswith(
             ": requests still running after the grace period, stopping them"
-        )
+        ):
+            pass
 
-    options = ServeOptions(AppSpec("webapp", "app"), backend=backend, port=0)
+    options = ServeOptions(
+        AppSpec("webapp", "app"),
+        backend=backend,
+        port=0,
+        graceful_timeout=0,
+        access_log="off",
+    )
     assert (
         serve_in_this_process(options, stuck_request_client(wait_for_forced_stop)) == 0
     )
@@ -234,17 +257,33 @@ def test_workers_hand_the_socket_and_the_app_to_hypercorn(
     monkeypatch.setattr(hypercorn.run, "run", run)
     monkeypatch.setattr(cli_app, "WsgiToAsgi", wsgi_to_asgi)
     options = ServeOptions(
-        AppSpec("webapp", "app"), backend="trio", port=0, workers=3, threads=7
+        AppSpec("webapp", "app"),
+        backend="trio",
+        port=0,
+        workers=3,
+        threads=7,
+        static=(StaticMount("/static", str(app_dir)),),
+        graceful_timeout=1.5,
+        keep_alive=9,
     )
     assert cli_serve.serve(options) == 0
     config, address, wrapper = seen
     assert config.workers == 3
     assert config.worker_class == "trio"
+    assert config.graceful_timeout == 1.5  # hypercorn's own, in the workers
+    assert config.keep_alive_timeout == 9
     out = capsys.readouterr().out
     assert f"on trio (3 workers) at http://127.0.0.1:{address[1]} " in out
-    application = wrapper.app
-    assert isinstance(application, WsgiToAsgi)
-    assert application.wsgi_application is sys.modules["webapp"].app
+    layers = [wrapper.app]
+    while not isinstance(layers[-1], WsgiToAsgi):
+        layers.append(layers[-1].app)
+    assert [type(layer) for layer in layers] == [
+        AccessLog,
+        ShutdownGate,
+        StaticFiles,
+        WsgiToAsgi,
+    ]
+    assert layers[-1].wsgi_application is sys.modules["webapp"].app
     assert limiters == [7, 7]  # in this process, then in the "worker"
 
 
@@ -261,3 +300,35 @@ def test_server_errors_are_not_swallowed(
     with pytest.raises(BaseExceptionGroup) as caught:
         cli_serve.serve(options, io.StringIO())
     assert caught.group_contains(RuntimeError, match="the server broke")
+
+
+def test_hypercorn_logs_all_but_its_startup_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from hypercorn.config import Config
+
+    from anyio_bridge._cli.logs import ServerLogger
+
+    config = Config()
+    config.errorlog = logging.getLogger("test_hypercorn_error")
+    logger = ServerLogger(config)
+    caplog.set_level(logging.INFO, logger="test_hypercorn_error")
+    anyio.run(logger.info, "Running on http://127.0.0.1:8000 (CTRL + C to quit)")
+    anyio.run(logger.info, "something else")
+    assert [record.getMessage() for record in caplog.records] == ["something else"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_idle_connections_close_after_the_keep_alive_timeout(
+    app_dir: Path, backend: Backend
+) -> None:
+    options = ServeOptions(AppSpec("webapp", "app"), backend=backend, keep_alive=0.1)
+    with serving(options) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=WAIT) as client:
+            client.sendall(b"GET /hello HTTP/1.1\r\nHost: test\r\n\r\n")
+            received = b""
+            while chunk := client.recv(65536):  # until the server closes it
+                received += chunk
+    assert received.startswith(b"HTTP/1.1 200 ")
+    assert received.endswith(b"\r\n\r\nb\r\n|/hello|GET\r\n0\r\n\r\n")  # chunked
