@@ -17,6 +17,9 @@
   asgiref, a2wsgi, hypercorn's wrapper and starlette), the same way.
 * ``nox -s bench-asgi-wsgi`` runs ``benchmarks/bench_asgi_wsgi.py`` (AsgiToWsgi
   against a2wsgi's ASGIMiddleware under gunicorn), the same way.
+* ``nox -s bench-e2e`` runs ``benchmarks/bench_e2e.py`` (``wrk`` over loopback
+  against ``anyio-bridge serve``, gunicorn, uvicorn and granian serving Flask),
+  the same way.
 """
 
 from __future__ import annotations
@@ -133,3 +136,17 @@ def bench_asgi_wsgi(session: nox.Session) -> None:
     """
     session.install("-e", ".[bench]", "gunicorn")
     session.run("python", "benchmarks/bench_asgi_wsgi.py", *session.posargs)
+
+
+@nox.session(name="bench-e2e")
+def bench_e2e(session: nox.Session) -> None:
+    """Run the end-to-end benchmark; it rewrites benchmarks/results/e2e.*.
+
+    Every server is a subprocess of this session's Python (the bench extra
+    brings gunicorn, uvicorn, hypercorn, granian and Flask); the load comes
+    from ``wrk``, a system package (``apt-get install -y wrk``): without it
+    the script says so and writes nothing.  Arguments after ``--`` go to the
+    script (``--quick``, ``--profile serve-trio:hello``).
+    """
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/bench_e2e.py", *session.posargs)

@@ -220,12 +220,14 @@ def test_unknown_json_is_skipped_with_a_note(tmp_path: Path, hook: ModuleType) -
 def test_new_report_of_cells_gets_charts(tmp_path: Path) -> None:
     """A new benchmark writing cells like asgi_wsgi.json is charted as is."""
     results, charts_dir, _ = _copy(tmp_path)
+    # As before the committed e2e report existed: its charts not drawn yet.
+    for chart in charts_dir.glob("e2e-*.svg"):
+        chart.unlink()
     (results / "e2e.json").write_text(json.dumps(_cells_report()))
     problems = charts.check(results, charts_dir)
     assert "e2e-targets.svg is missing" in problems
     assert "e2e-hello.svg is missing" in problems
-    assert "summary.md is older than e2e.json" not in problems
-    assert "summary.md was not made from e2e.json" in problems
+    assert "summary.md is older than e2e.json (hash differs)" in problems
     charts.write_all(results, charts_dir)
     assert charts.check(results, charts_dir) == []
     hello = (charts_dir / "e2e-hello.svg").read_text(encoding="utf-8")
