@@ -48,7 +48,7 @@ class BodyChannel(Channel):
                     self._outbox.append((WANT_BODY,))
                     self._waiter.wake()
                     self._waiter = NOBODY
-                self._changed.wait()
+                self._wait_for_change()
         waiter.wake()  # the reader may read ahead again
         return data
 
@@ -94,7 +94,7 @@ class BodyChannel(Channel):
                 break
         with self._lock:
             self._body_done = True
-            self._changed.notify_all()
+            self._notify()
 
     async def _drop_rest_by_reader(self) -> None:
         """:meth:`_drop_rest` when the reader task owns ``receive``."""
@@ -144,5 +144,5 @@ class BodyChannel(Channel):
                 if not message.get("more_body", False):
                     self._body_done = True
                 self._body_wanted = False
-                self._changed.notify_all()
+                self._notify()
         return True

@@ -88,7 +88,9 @@ class Channel:
     def __init__(self) -> None:
         # Shared, under _lock.
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        # Made by the thread the first time it waits (most requests never
+        # do): a Condition costs more to build than the rest of this.
+        self._changed: threading.Condition | None = None
         self._outbox: deque[tuple[Any, ...]] = deque()
         self._waiter: Waiter | Nobody = NOBODY
         self._inbox: deque[bytes] = deque()
@@ -106,10 +108,22 @@ class Channel:
         self._thread_done = False
         self._abandoned = False
 
+    def _wait_for_change(self) -> None:
+        """Wait until another side changes something (under ``_lock``)."""
+        changed = self._changed
+        if changed is None:
+            changed = self._changed = threading.Condition(self._lock)
+        changed.wait()
+
+    def _notify(self) -> None:
+        """Wake the thread if it waits (under ``_lock``)."""
+        if self._changed is not None:
+            self._changed.notify_all()
+
     def _abort(self, reason: BaseException) -> None:
         with self._lock:
             self._aborted = self._aborted or reason
-            self._changed.notify_all()
+            self._notify()
             waiter, self._waiter = self._waiter, NOBODY
             body_waiter, self._body_waiter = self._body_waiter, NOBODY
         waiter.wake()
@@ -121,7 +135,7 @@ class Channel:
         with self._lock:
             if self._aborted is None:
                 self._aborted = ClientDisconnected("the request was abandoned")
-                self._changed.notify_all()
+                self._notify()
             done = self._thread_done
             self._abandoned = not done
         if done:

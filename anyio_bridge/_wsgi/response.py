@@ -201,7 +201,7 @@ class ResponseWriter(Channel):
             return
         with self._lock:
             while self._pending > limit and self._aborted is None:
-                self._changed.wait()
+                self._wait_for_change()
             if self._aborted is not None:
                 raise Aborted
 

@@ -107,7 +107,7 @@ class Sender(Channel):
     def _sent(self, size: int) -> None:
         with self._lock:
             self._pending -= size
-            self._changed.notify_all()
+            self._notify()
 
 
 async def simple_response(
