@@ -19,6 +19,13 @@ __all__ = ["READ_AHEAD", "BodyChannel"]
 
 #: Request body bytes read ahead of the application.
 READ_AHEAD: Final = 256 * 1024
+#: Bytes past ``max_body_size`` still read (and dropped) before the ``413``
+#: goes out: a server closing a connection with unread data makes the kernel
+#: reset it, and a client that sent a little too much would lose the answer.
+LINGER: Final = 256 * 1024
+#: Seconds the ``413`` waits for those bytes at most: a client that stopped
+#: sending without closing must not hold its answer back.
+LINGER_SECONDS: Final = 1.0
 
 
 class BodyChannel(Channel):
@@ -79,9 +86,12 @@ class BodyChannel(Channel):
         application does not consume its body (hypercorn) would otherwise
         never read the rest either, and a client that sends its whole body
         before reading the response would wait forever for both.  Reading
-        stops past ``max_body_size`` or when the client leaves.
+        stops :data:`LINGER` bytes past ``max_body_size`` or when the client
+        leaves.
         """
         limit = self._settings.max_body_size
+        if limit is not None:
+            limit += LINGER
         received = self._received
         while True:
             message = await receive()
@@ -134,10 +144,15 @@ class BodyChannel(Channel):
                 # in another task (see _wait_for_thread).
                 received = self._received = self._received + len(data)
                 if limit is not None and received > limit:
-                    self._body_error = RequestBodyTooLarge(
-                        f"the request body exceeds {limit} bytes"
-                    )
-                    self._body_done = True
+                    if self._body_error is None:
+                        self._body_error = RequestBodyTooLarge(
+                            f"the request body exceeds {limit} bytes"
+                        )
+                        self._discarding = True
+                    # Read on (dropping) a little, so that the 413 is not lost
+                    # to a connection reset (see LINGER).
+                    if received > limit + LINGER:
+                        self._body_done = True
                 elif data and not self._discarding:
                     self._inbox.append(data)
                     self._inbox_size += len(data)

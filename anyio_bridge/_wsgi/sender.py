@@ -13,6 +13,9 @@ import http
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import anyio
+
+from .body import LINGER_SECONDS
 from .channel import BODY, ERROR, WANT_BODY, Channel
 from .input import RequestBodyTooLarge
 from .response import Start
@@ -71,6 +74,10 @@ class Sender(Channel):
                 if item[1] is None:
                     raise error
                 if isinstance(error, RequestBodyTooLarge):
+                    if not self._body_done:
+                        # A little more of the body first: see body.LINGER.
+                        with anyio.move_on_after(LINGER_SECONDS):
+                            await drop_rest()
                     await simple_response(send, 413, close=self.scope)
                     return False
             if not self._body_done:

@@ -9,6 +9,7 @@ import anyio
 import anyio.from_thread
 import pytest
 
+from anyio_bridge._wsgi.body import LINGER
 from anyio_bridge.wsgi import WsgiToAsgi, WsgiToAsgiInstance
 
 from .apps import Environ, StartResponse
@@ -129,4 +130,88 @@ async def test_dropping_the_body_stops_past_max_body_size() -> None:
     adapter = WsgiToAsgi(_refuse, max_body_size=35)
     response = await request(adapter, http_scope("POST"), receive=receive)
     assert response.status == 401
-    assert read == 4  # 40 bytes: past the limit, reading stops
+    # Reading stops past the limit and the little more it lingers for.
+    assert read == (35 + LINGER) // 10 + 1
+
+
+def _read_all(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    data = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [data]
+
+
+async def test_a_body_a_little_too_large_is_read_before_the_413() -> None:
+    # The client sent its whole body: read it all (dropping it) before the
+    # 413, or the server closing the connection with data unread would reset
+    # it and the client would lose the answer.
+    messages: list[Message] = [
+        {"type": "http.request", "body": b"a" * 600, "more_body": True},
+        {"type": "http.request", "body": b"b" * 600, "more_body": True},
+        {"type": "http.request", "body": b"c" * 600, "more_body": False},
+    ]
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        await anyio.sleep_forever()
+        raise AssertionError  # pragma: no cover
+
+    adapter = WsgiToAsgi(_read_all, max_body_size=1000)
+    response = await request(adapter, http_scope("POST"), receive=receive)
+    assert response.status == 413
+    assert pending == []
+
+
+async def test_lingering_past_max_body_size_is_bounded() -> None:
+    lingered = (5000 + LINGER) // 1000 + 1  # reads up to the lingering bound
+    read = 0
+    answered = anyio.Event()
+    response = Response()
+
+    async def receive() -> Message:
+        # An upload that goes on: past the bound, the next part only comes
+        # once the 413 has gone out, so an adapter that waited for more body
+        # before answering would never answer.
+        nonlocal read
+        read += 1
+        if read > lingered:
+            await answered.wait()
+        return {"type": "http.request", "body": b"x" * 1000, "more_body": True}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answered.set()
+        response.messages.append(message)
+
+    adapter = WsgiToAsgi(_read_all, max_body_size=5000)
+    with anyio.fail_after(30):
+        await request(adapter, http_scope("POST"), receive=receive, send=send)
+    assert response.status == 413
+
+
+async def test_a_client_that_stops_sending_still_gets_its_413() -> None:
+    # Past the limit, then nothing more (the client waits for an answer
+    # without closing): the lingering read gives up and the 413 goes out.
+    sent_everything = anyio.Event()
+    answered = anyio.Event()
+    response = Response()
+    parts = [b"a" * 600, b"b" * 600]
+
+    async def receive() -> Message:
+        if parts:
+            return {"type": "http.request", "body": parts.pop(0), "more_body": True}
+        sent_everything.set()
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answered.set()
+        response.messages.append(message)
+
+    adapter = WsgiToAsgi(_read_all, max_body_size=1000)
+    with anyio.fail_after(30):
+        await request(adapter, http_scope("POST"), receive=receive, send=send)
+    assert sent_everything.is_set()
+    assert response.status == 413
