@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asgiref.sync  # noqa: F401 - the real one: see below
 import pytest
 
 from anyio_bridge._cli import app as cli_app
@@ -21,8 +22,9 @@ from anyio_bridge._cli.app import AppSpec
 from anyio_bridge._cli.errors import ServeError
 from anyio_bridge._cli.options import ServeOptions
 
-# Installing is process-wide and this process has the real asgiref imported,
-# so the private modules of anyio_bridge._alias are tested on tables of
+# Installing is process-wide and this process has the real asgiref imported
+# (above, so that this holds when this module runs alone too), so the private
+# modules of anyio_bridge._alias are tested on tables of
 # their own, with the installing replaced where it would be process-wide.
 
 
