@@ -5,6 +5,7 @@ deterministically through the public entry points."""
 from __future__ import annotations
 
 import contextvars
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import Context
@@ -13,6 +14,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 import pytest
+import trio
 
 from anyio_bridge import (
     AsyncSingleThreadContext,
@@ -156,6 +158,17 @@ async def test_waiter_woken_here() -> None:
     with anyio.fail_after(5):
         await waiter.wait()
     assert waiter.done
+
+
+def test_current_loop_on_trio_without_asyncio_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A trio program need not import asyncio; finding the loop must not either.
+    async def main() -> None:
+        monkeypatch.delitem(sys.modules, "asyncio")
+        assert _backends._current_native() is trio.lowlevel.current_trio_token()
+
+    trio.run(main)
 
 
 # -- thread claims ------------------------------------------------------------------
