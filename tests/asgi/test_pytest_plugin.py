@@ -110,7 +110,15 @@ def test_user_project_runs_on_both_backends(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(USER_CONFTEST)
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_inprocess(
-        "-p", "anyio", "-p", "no:pytest_cov", "-p", "no:cacheprovider", "-v"
+        "-p",
+        "anyio",
+        "-p",
+        "no:pytest_cov",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:asyncio",
+        "-v",
     )
     # The failing tests pass, then their teardown reports the errors.
     result.assert_outcomes(passed=11, errors=4)
@@ -145,7 +153,15 @@ def test_docs_recipes_run(pytester: pytest.Pytester) -> None:
     pytester.makeconftest("\n".join(conftests))
     pytester.makepyfile(test_docs=tests[0])
     result = pytester.runpytest_inprocess(
-        "-p", "anyio", "-p", "no:pytest_cov", "-p", "no:cacheprovider", "-v"
+        "-p",
+        "anyio",
+        "-p",
+        "no:pytest_cov",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:asyncio",
+        "-v",
     )
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*[[]asyncio[]] PASSED*", "*[[]trio[]] PASSED*"])
@@ -197,6 +213,8 @@ def test_plugin_loads_under_either_name(pytester: pytest.Pytester, plugin: str) 
         "no:pytest_cov",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:asyncio",
         "-s",
     )
     result.assert_outcomes(passed=1)
