@@ -8,7 +8,9 @@ adapter, the application runs on an event loop thread shared by the process.
   to read;
 * :mod:`.messages` -- checking response messages, turning them into WSGI's;
 * :mod:`.exchange` -- one request as both threads see it (body in, response
-  out, disconnect);
+  out, disconnect), and the WSGI thread's side of it;
+* :mod:`.task` -- the request task on the loop: ``receive``, ``send``, and
+  running the application;
 * :mod:`.response` -- the WSGI thread's side: what the WSGI call returns;
 * :mod:`.lifespan` -- startup and shutdown, once per process;
 * :mod:`.runtime` -- the loop and lifespan an adapter has in this process,

@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .._asgi.compatibility import guarantee_single_callable
-from .exchange import Exchange, logger
+from .exchange import logger
 from .response import plain_response, respond
 from .runtime import Runtime, current_generation
 from .scope import body_plan, build_scope
 from .settings import DEFAULT_CHUNK_SIZE, DEFAULT_SEND_BUFFER, LifespanMode, Settings
+from .task import RequestTask
 
 __all__ = ["AsgiToWsgi"]
 
@@ -107,7 +108,7 @@ class AsgiToWsgi:
         plan = body_plan(environ)
         if plan.error is not None:
             return plain_response(start_response, plan.error)
-        exchange = Exchange(
+        exchange = RequestTask(
             runtime,
             build_scope(environ),
             environ.get("wsgi.input"),
