@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import shutil
 import statistics
 import subprocess
 import time
 from typing import Any
 
+from ..wrk import LoadError, parse_report
 from .apps import HELLO_BODY
 from .model import child_command
 
@@ -47,39 +47,10 @@ def wrk_version() -> str | None:
     return text[0].split(" Copyright")[0] if text else "wrk"
 
 
-class LoadError(Exception):
-    """The load generator failed or gave no usable result."""
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if match is None:
-        raise LoadError(f"cannot read wrk latency {text!r}")
-    return float(match[1]) * _UNITS[match[2]]
-
-
 def parse_wrk(output: str) -> dict[str, Any]:
     """req/s, latency percentiles and errors from wrk's report."""
-    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
-    done = re.search(r"^\s*(\d+) requests in ([\d.]+)(\w+)", output, re.M)
-    if rate is None or done is None:
-        raise LoadError(f"no result in wrk output: {output.strip()[-200:]!r}")
-    result: dict[str, Any] = {
-        "rate": float(rate[1]),
-        "requests": int(done[1]),
-    }
-    for percent in ("50", "99"):
-        match = re.search(rf"^\s*{percent}%\s+(\S+)", output, re.M)
-        result[f"p{percent}_ms"] = _ms(match[1]) if match else None
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    result["socket_errors"] = sum(map(int, sockets.groups())) if sockets else 0
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    result["bad_status"] = int(non2xx[1]) if non2xx else 0
+    result = parse_report(output)
+    result["bad_status"] = result.pop("non_2xx")
     return result
 
 

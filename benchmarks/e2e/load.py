@@ -21,6 +21,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ..wrk import LoadError, parse_report
+
 WRK_THREADS = 1
 #: a wrk run that takes this much longer than its window is killed
 GRACE_S = 30.0
@@ -83,10 +85,6 @@ def wrk_version() -> str | None:
     return text[0].split(" Copyright")[0] if text else "wrk"
 
 
-class LoadError(Exception):
-    """wrk failed, gave no usable result, or saw bad responses."""
-
-
 def _lua_string(data: bytes) -> str:
     return '"' + "".join(f"\\{byte}" for byte in data) + '"'
 
@@ -99,32 +97,9 @@ def write_script(directory: Path, name: str, size: int, body: bytes | None) -> P
     return path
 
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if match is None:
-        raise LoadError(f"cannot read wrk latency {text!r}")
-    return float(match[1]) * _UNITS[match[2]]
-
-
 def parse_wrk(output: str) -> dict[str, Any]:
     """req/s, latency percentiles, errors and the check counts from wrk."""
-    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
-    done = re.search(r"^\s*(\d+) requests in ([\d.]+)(\w+)", output, re.M)
-    if rate is None or done is None:
-        raise LoadError(f"no result in wrk output: {output.strip()[-200:]!r}")
-    result: dict[str, Any] = {"rate": float(rate[1]), "requests": int(done[1])}
-    for percent in ("50", "99"):
-        match = re.search(rf"^\s*{percent}(?:\.0+)?%\s+(\S+)", output, re.M)
-        result[f"p{percent}_ms"] = _ms(match[1]) if match else None
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    result["socket_errors"] = sum(map(int, sockets.groups())) if sockets else 0
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    result["non_2xx"] = int(non2xx[1]) if non2xx else 0
+    result = parse_report(output)
     check = re.search(
         r"bench_e2e check: responses (\d+) bad_status (\d+) bad_body (\d+)", output
     )
